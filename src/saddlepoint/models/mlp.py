@@ -1,0 +1,112 @@
+"""Fully connected generator and discriminator, for the 2-D mixtures (and any flat data)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .base import (
+    INITS,
+    MODELS,
+    check_bool,
+    check_choice,
+    check_positive_int,
+    check_z_dim,
+    finish,
+)
+
+ACTIVATIONS = {
+    "relu": lambda: nn.ReLU(),
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "tanh": lambda: nn.Tanh(),
+    "elu": lambda: nn.ELU(),
+}
+
+
+class MLPGenerator(nn.Module):
+    """z (N×z_dim) → ``depth`` hidden layers of ``width`` units → N×sample_shape."""
+
+    def __init__(
+        self,
+        sample_shape: tuple[int, ...],
+        z_dim: int,
+        depth: int,
+        width: int,
+        activation: str,
+        batchnorm: bool,
+        tanh_output: bool,
+    ) -> None:
+        super().__init__()
+        self.z_dim = z_dim
+        self.sample_shape = tuple(sample_shape)
+        layers: list[nn.Module] = []
+        fan_in = z_dim
+        for _ in range(depth):
+            layers.append(nn.Linear(fan_in, width, bias=not batchnorm))
+            if batchnorm:
+                layers.append(nn.BatchNorm1d(width))
+            layers.append(ACTIVATIONS[activation]())
+            fan_in = width
+        layers.append(nn.Linear(fan_in, math.prod(self.sample_shape)))
+        if tanh_output:
+            layers.append(nn.Tanh())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z).reshape(z.shape[0], *self.sample_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """x (N×sample_shape) → ``depth`` hidden layers of ``width`` units → N logits."""
+
+    def __init__(self, sample_shape: tuple[int, ...], depth: int, width: int, activation: str) -> None:
+        super().__init__()
+        self.sample_shape = tuple(sample_shape)
+        layers: list[nn.Module] = []
+        fan_in = math.prod(self.sample_shape)
+        for _ in range(depth):
+            layers += [nn.Linear(fan_in, width), ACTIVATIONS[activation]()]
+            fan_in = width
+        layers.append(nn.Linear(fan_in, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(torch.flatten(x, 1)).reshape(-1)
+
+
+@MODELS.register("mlp")
+def mlp(
+    sample_shape: tuple[int, ...],
+    z_dim: int,
+    depth: int = 3,
+    width: int = 128,
+    activation: str = "relu",
+    batchnorm: bool = False,
+    spectral_norm: bool = False,
+    tanh_output: bool = False,
+    init: str = "normal",
+) -> tuple[nn.Module, nn.Module]:
+    """Multi-layer perceptrons for flat data (the 2-D ring and grid).
+
+    ``depth`` hidden layers of ``width`` units in both players (PacGAN, Lin et al. 2018, uses G with
+    4 × 400 BN+ReLU and a 3-layer maxout D of 200 units); ``activation`` ∈ relu | leaky_relu (slope
+    0.2) | tanh | elu; ``batchnorm`` adds BatchNorm to G's hidden layers; ``spectral_norm`` normalises
+    D's layers; ``tanh_output`` squashes G's output to [-1, 1] (for image data); ``init`` 'normal' is
+    N(0, 0.02) (DCGAN), 'default' keeps PyTorch's initialisation.
+    """
+    z_dim = check_z_dim(z_dim)
+    shape = tuple(int(s) for s in sample_shape)
+    if not shape or min(shape) < 1:
+        raise ValueError(f"mlp: invalid sample shape {sample_shape!r}")
+    depth = check_positive_int("depth", depth)
+    width = check_positive_int("width", width)
+    activation = check_choice("activation", activation, ACTIVATIONS)
+    batchnorm = check_bool("batchnorm", batchnorm)
+    spectral_norm = check_bool("spectral_norm", spectral_norm)
+    tanh_output = check_bool("tanh_output", tanh_output)
+    init = check_choice("init", init, INITS)
+    G = MLPGenerator(shape, z_dim, depth, width, activation, batchnorm, tanh_output)
+    D = MLPDiscriminator(shape, depth, width, activation)
+    return finish(G, D, init, spectral_norm)

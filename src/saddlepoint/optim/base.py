@@ -1,0 +1,234 @@
+"""The game-optimizer contract shared by every method, first order to ACGD.
+
+A game has ``n`` players; player ``i`` owns the parameter list ``players[i]`` and minimises
+``losses[i]``, where ``losses = closure()`` is recomputed at the current parameters on every call.
+
+What the framework guarantees (so that no method and no user has to think about it):
+
+* **Same randomness within one step.** The torch RNG state (CPU and every initialised CUDA device) is
+  captured when a step starts and restored before every further closure call of that step, so dropout
+  masks and noise drawn inside the closure are identical across the calls (extrapolation, alternation,
+  finite differences).
+* **BatchNorm statistics updated once per step.** The registered ``buffers`` are restored to their
+  values at the start of the step before every further closure call, so after the step they hold
+  exactly one update (from the last evaluation).
+* **Per-player hyper-parameters.** Every hyper-parameter accepts a scalar or one value per player.
+* **Gradient-norm clipping** (``max_grad_norm``) per player, with the norms *before* clipping kept in
+  :attr:`GameOptimizer.last_grad_norms` for logging.
+* **Cost accounting** in :attr:`GameOptimizer.counts`: closure calls, per-player gradients and
+  Hessian-vector / mixed products, so methods can be compared at an equal budget.
+* **Complete state**: ``state_dict()`` holds every buffer a method keeps (moments, past gradients,
+  extrapolation points, slow weights, warm starts); a round trip gives identical next steps.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from ..registry import Registry
+
+Closure = Callable[[], Sequence[Tensor]]
+
+OPTIMIZERS: Registry[type[GameOptimizer]] = Registry("optimizer")
+
+
+def as_param_list(player: Iterable[Tensor] | nn.Module) -> list[Tensor]:
+    """A player given as a module or an iterable of parameters → list of trainable tensors."""
+    params = player.parameters() if isinstance(player, nn.Module) else player
+    return [p for p in params if p.requires_grad]
+
+
+class _StepEvaluator:
+    """Calls the closure any number of times within one step with identical randomness and buffers."""
+
+    def __init__(self, closure: Closure, buffers: Sequence[Tensor], counts: dict[str, int]) -> None:
+        self.closure = closure
+        self.buffers = buffers
+        self.counts = counts
+        self.calls = 0
+        self.cpu_rng = torch.get_rng_state()
+        self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        self.buffer_snapshot = [b.detach().clone() for b in buffers]
+
+    def __call__(self) -> list[Tensor]:
+        if self.calls > 0:
+            torch.set_rng_state(self.cpu_rng)
+            if self.cuda_rng is not None:
+                torch.cuda.set_rng_state_all(self.cuda_rng)
+            with torch.no_grad():
+                for buf, saved in zip(self.buffers, self.buffer_snapshot):
+                    buf.copy_(saved)
+        self.calls += 1
+        self.counts["closure"] += 1
+        losses = list(self.closure())
+        return losses
+
+
+class GameOptimizer:
+    """Base class: holds players, per-player hyper-parameters, state and the step machinery.
+
+    Subclasses implement :meth:`_step` (one update of the active players, calling ``evaluate()`` as
+    often as the method needs) and keep everything they remember in ``self.state`` (plain containers
+    of tensors and numbers), which :meth:`state_dict` saves.
+    """
+
+    #: hyper-parameters with their defaults; every one may be given per player
+    defaults: dict[str, Any] = {"lr": 1e-3, "max_grad_norm": None}
+
+    def __init__(
+        self,
+        players: Sequence[Iterable[Tensor] | nn.Module],
+        *,
+        buffers: Iterable[Tensor] = (),
+        **hyper_parameters: Any,
+    ) -> None:
+        self.players: list[list[Tensor]] = [as_param_list(p) for p in players]
+        if not self.players:
+            raise ConfigError("optim: a game needs at least one player")
+        self.buffers = list(buffers)
+        n = len(self.players)
+        unknown = set(hyper_parameters) - set(self.defaults)
+        if unknown:
+            raise ConfigError(
+                f"optim: unknown hyper-parameter(s) {', '.join(sorted(unknown))} for "
+                f"{type(self).__name__}; valid: {', '.join(sorted(self.defaults))}"
+            )
+        merged = {**self.defaults, **hyper_parameters}
+        self.hp: list[dict[str, Any]] = [{} for _ in range(n)]
+        self.shared: dict[str, Any] = {}
+        for key, value in merged.items():
+            if key in self.game_level:
+                self.shared[key] = value
+                continue
+            values = per_player(value, n, f"optim.{key}")
+            for i in range(n):
+                self.hp[i][key] = values[i]
+        self.state: dict[str, Any] = {}
+        self.step_count = 0
+        self.counts = {"closure": 0, "grad": 0, "hvp": 0}
+        self.last_grad_norms: list[float] = [float("nan")] * n
+        self.last_losses: list[float] = [float("nan")] * n
+
+    #: hyper-parameters that belong to the game, not to a player (never split per player)
+    game_level: frozenset[str] = frozenset()
+
+    # ------------------------------------------------------------------ public contract
+    def step(self, closure: Closure, players: Sequence[int] | None = None) -> list[float]:
+        """Update the players (all, or the indices in ``players``) once; return the losses of the
+        first evaluation, as floats."""
+        active = list(range(len(self.players))) if players is None else list(players)
+        evaluate = _StepEvaluator(closure, self.buffers, self.counts)
+        self._first_losses: list[float] | None = None
+
+        def tracked() -> list[Tensor]:
+            losses = evaluate()
+            if len(losses) != len(self.players):
+                raise ValueError(
+                    f"closure returned {len(losses)} losses for {len(self.players)} players"
+                )
+            if self._first_losses is None:
+                self._first_losses = [float(loss.detach()) for loss in losses]
+            return losses
+
+        self._step(tracked, active)
+        self.step_count += 1
+        self.last_losses = self._first_losses or self.last_losses
+        return self.last_losses
+
+    def _step(self, evaluate: Closure, active: list[int]) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "method": type(self).__name__,
+            "state": _clone(self.state),
+            "hp": copy.deepcopy(self.hp),
+            "shared": copy.deepcopy(self.shared),
+            "step_count": self.step_count,
+            "counts": dict(self.counts),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if state_dict.get("method") != type(self).__name__:
+            raise ConfigError(
+                f"optimizer state is for {state_dict.get('method')!r}, not {type(self).__name__!r}"
+            )
+        self.state = _clone(state_dict["state"])
+        self.hp = copy.deepcopy(state_dict["hp"])
+        self.shared = copy.deepcopy(state_dict["shared"])
+        self.step_count = int(state_dict["step_count"])
+        self.counts = dict(state_dict["counts"])
+
+    # ------------------------------------------------------------------ helpers for methods
+    def gradient(
+        self, losses: Sequence[Tensor], i: int, *, create_graph: bool = False, clip: bool = True
+    ) -> list[Tensor]:
+        """∇_{θ_i} losses[i] (zeros for unused parameters), norm recorded and clipped per player."""
+        params = self.players[i]
+        grads = torch.autograd.grad(
+            losses[i], params, retain_graph=True, create_graph=create_graph, allow_unused=True
+        )
+        self.counts["grad"] += 1
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+        if clip:
+            grads = self.clip(i, grads)
+        return grads
+
+    def clip(self, i: int, grads: list[Tensor]) -> list[Tensor]:
+        """Record ‖g_i‖ and rescale to ``max_grad_norm`` if it is exceeded."""
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else torch.zeros(())
+        self.last_grad_norms[i] = float(norm.detach())
+        max_norm = self.hp[i].get("max_grad_norm")
+        if max_norm is not None and self.last_grad_norms[i] > max_norm:
+            scale = max_norm / (self.last_grad_norms[i] + 1e-12)
+            grads = [g * scale for g in grads]
+        return grads
+
+    @torch.no_grad()
+    def add_to_params(self, i: int, deltas: Sequence[Tensor], alpha: float = 1.0) -> None:
+        torch._foreach_add_(self.players[i], list(deltas), alpha=alpha)
+
+    @torch.no_grad()
+    def set_params(self, i: int, values: Sequence[Tensor]) -> None:
+        torch._foreach_copy_(self.players[i], list(values))
+
+    def snapshot(self, i: int) -> list[Tensor]:
+        return [p.detach().clone() for p in self.players[i]]
+
+    def player_state(self, i: int) -> dict[str, Any]:
+        """``self.state['players'][i]``, created on first use."""
+        players = self.state.setdefault("players", [{} for _ in self.players])
+        return players[i]
+
+
+def per_player(value: Any, n: int, key: str) -> list[Any]:
+    """A scalar → n copies; a list/tuple must have exactly n entries."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ConfigError(f"{key}: expected one value or {n} (one per player), got {len(value)}")
+        return list(value)
+    return [value] * n
+
+
+def _clone(obj: Any) -> Any:
+    """Deep copy of a state tree of tensors, numbers and plain containers."""
+    if isinstance(obj, Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: _clone(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_clone(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_clone(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
+def build(name: str, players: Sequence[Iterable[Tensor] | nn.Module], **hyper_parameters: Any) -> GameOptimizer:
+    """Build the registered game optimizer ``name`` for ``players`` (a list of parameter lists)."""
+    return OPTIMIZERS.get(name, "optim.name")(players, **hyper_parameters)
