@@ -73,7 +73,8 @@ class _EpochStream:
         need = n
         while need > 0:
             if self.permutation is None or self.position >= self.size:
-                self.permutation = torch.randperm(self.size, generator=generator, device=generator.device).cpu()
+                perm = torch.randperm(self.size, generator=generator, device=generator.device)
+                self.permutation = perm.cpu()
                 self.position = 0
                 self.epoch += 1
             k = min(need, self.size - self.position)

@@ -169,7 +169,7 @@ def build_mnist(
     *, root: str | None = None, resolution: int | None = None, channels: int | None = None,
     limit: int | None = None,
 ) -> ImageDataset:
-    """MNIST from idx files under ``data.root`` (train split if present, else t10k; see :func:`find_mnist`)."""
+    """MNIST from idx files under ``data.root``: train split if present, else t10k (:func:`find_mnist`)."""
     images_path, labels_path = find_mnist(root)
     images, labels = read_mnist_pair(images_path, labels_path)
     return _mnist_dataset(images, labels, "mnist", resolution, channels, limit)

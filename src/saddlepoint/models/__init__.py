@@ -34,7 +34,9 @@ def accepted_options(name: str) -> set[str] | None:
     return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def build_models(name: str, sample_shape: tuple[int, ...], z_dim: int, **options: Any) -> tuple[nn.Module, nn.Module]:
+def build_models(
+    name: str, sample_shape: tuple[int, ...], z_dim: int, **options: Any
+) -> tuple[nn.Module, nn.Module]:
     """Build ``(G, D)`` for the registered model ``name``.
 
     Only the options that the builder's signature names are passed on (others are silently dropped,
@@ -50,7 +52,16 @@ def build_models(name: str, sample_shape: tuple[int, ...], z_dim: int, **options
     except ConfigError:
         raise
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"model.name: cannot build {name!r} for samples of shape {tuple(sample_shape)}: {exc}") from exc
+        raise ConfigError(
+            f"model.name: cannot build {name!r} for samples of shape {tuple(sample_shape)}: {exc}"
+        ) from exc
 
 
-__all__ = ["MODELS", "MODEL_RESOLUTION", "accepted_options", "build_models", "init_weights", "native_resolution"]
+__all__ = [
+    "MODELS",
+    "MODEL_RESOLUTION",
+    "accepted_options",
+    "build_models",
+    "init_weights",
+    "native_resolution",
+]

@@ -41,7 +41,9 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
     return module
 
 
-def finish(G: nn.Module, D: nn.Module, init: str, spectral_norm_d: bool = False) -> tuple[nn.Module, nn.Module]:
+def finish(
+    G: nn.Module, D: nn.Module, init: str, spectral_norm_d: bool = False
+) -> tuple[nn.Module, nn.Module]:
     """Initialise both players (``init='normal'``: N(0, 0.02); ``'default'``: PyTorch's own), then
     spectrally normalise D if asked."""
     if init == "normal":
@@ -68,7 +70,12 @@ def check_positive_int(name: str, value: object) -> int:
 
 
 def check_positive_float(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ConfigError(f"model.{name}: expected a positive number, got {value!r}")
     return float(value)
 

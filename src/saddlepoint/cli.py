@@ -1,0 +1,225 @@
+"""Command line: ``saddlepoint train|resume|eval|sample|game|list`` (see CONTRACTS.md).
+
+Exit codes: 0 success · 2 bad input (one ``error:`` line) · 3 training diverged · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .errors import DivergenceError, UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad arguments as one ``error:`` line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="saddlepoint", description="Train GANs as two-player games.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a GAN (no arguments: DCGAN on the bundled MNIST t10k)")
+    t.add_argument("--config", help="YAML file (see configs/)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="dotted override")
+    t.add_argument("--out", help="run directory (default: runs/<data>-<loss>-<optim>-<time>)")
+
+    r = sub.add_parser("resume", help="continue a run from its last checkpoint")
+    r.add_argument("run_dir")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+
+    e = sub.add_parser("eval", help="evaluate a run's generator")
+    e.add_argument("run_dir")
+    e.add_argument("--metrics", help="comma-separated metric names")
+    e.add_argument("--samples", type=int)
+    e.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
+
+    s = sub.add_parser("sample", help="draw samples from a run's generator")
+    s.add_argument("run_dir")
+    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", help="FILE.png or FILE.npy")
+    s.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
+
+    g = sub.add_parser("game", help="run an optimizer on an analytic game")
+    g.add_argument("name")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    g.add_argument("--out")
+
+    ls = sub.add_parser("list", help="list registered names")
+    ls.add_argument("kind", nargs="?", choices=sorted(_registries()))
+    return p
+
+
+def _registries() -> dict[str, Any]:
+    return {
+        "datasets": ("saddlepoint.data", "DATASETS"),
+        "models": ("saddlepoint.models", "MODELS"),
+        "losses": ("saddlepoint.losses", "LOSSES"),
+        "penalties": ("saddlepoint.losses", "PENALTIES"),
+        "optimizers": ("saddlepoint.optim", "OPTIMIZERS"),
+        "metrics": ("saddlepoint.metrics", "METRICS"),
+        "games": ("saddlepoint.games", "GAMES"),
+    }
+
+
+def _registry(kind: str):
+    import importlib
+
+    module, attr = _registries()[kind]
+    return getattr(importlib.import_module(module), attr)
+
+
+# ---------------------------------------------------------------------------------- commands
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import build_config, nest, parse_sets, read_yaml
+    from .train import train
+
+    layers = [read_yaml(args.config)] if args.config else []
+    layers.append(nest(parse_sets(args.set)))
+    cfg = build_config(*layers)
+    out = train(cfg, args.out)
+    summary = json.loads((out / "summary.json").read_text())
+    metrics = summary.get("metrics") or {}
+    if metrics:
+        print(f"metrics: {json.dumps(metrics)}")
+    print(f"run directory: {out}")
+    print(f"samples: {out / summary['samples']}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from .config import nest, parse_sets
+    from .train import resume
+
+    out = resume(args.run_dir, nest(parse_sets(args.set)))
+    summary = json.loads((out / "summary.json").read_text())
+    print(f"run directory: {out}")
+    print(f"samples: {out / summary['samples']}")
+    return 0
+
+
+def _load_run(run_dir: str):
+    """Rebuild a run's trainer from ``checkpoints/last.pt`` (for eval and sample)."""
+    from .config import build_config
+    from .train.checkpoint import load_checkpoint
+    from .train.loop import setup
+
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise UserError(f"run directory {path} does not exist")
+    ckpt = load_checkpoint(path / "checkpoints" / "last.pt")
+    trainer = setup(build_config(ckpt["config"]), path)
+    trainer.load_state(ckpt)
+    return trainer
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from .report.plots import save_image_grid, save_scatter
+
+    if args.n < 1:
+        raise UserError("--n: must be at least 1")
+    trainer = _load_run(args.run_dir)
+    out = Path(args.out) if args.out else Path(args.run_dir) / "samples" / f"sample_seed{args.seed}.png"
+    if out.suffix not in (".png", ".npy"):
+        raise UserError(f"--out {out}: expected a .png or .npy file name")
+    z = torch.randn(args.n, trainer.G.z_dim, generator=torch.Generator().manual_seed(args.seed))
+    samples = trainer.generate(args.n, use_ema=args.ema, z=z)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix == ".npy":
+            np.save(out, samples.numpy())
+        elif trainer.dataset.kind == "points":
+            save_scatter(samples, out, getattr(trainer.dataset, "centers", None), f"{args.n} samples")
+        else:
+            save_image_grid(samples, out)
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
+    print(f"samples: {out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .metrics import default_metrics, evaluate_metrics
+
+    trainer = _load_run(args.run_dir)
+    names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else (
+        trainer.cfg.eval.metrics or default_metrics(trainer.dataset))
+    if not names:
+        raise UserError("--metrics: no metric given and none is computed by default for this dataset")
+    n = args.samples or trainer.cfg.eval.samples
+    if n < 1:
+        raise UserError("--samples: must be at least 1")
+    results = evaluate_metrics(names, trainer.generate(n, use_ema=args.ema), trainer.dataset)
+    summary_path = Path(args.run_dir) / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    summary.setdefault("eval", {})["ema" if args.ema else "raw"] = {"samples": n, **results}
+    tmp = summary_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    tmp.replace(summary_path)
+    print(json.dumps(results))
+    return 0
+
+
+def cmd_game(args: argparse.Namespace) -> int:
+    from .config import _parse_free_value, parse_sets
+    from .games import run_game
+
+    options = {k: _parse_free_value(v) for k, v in parse_sets(args.set).items()}
+    out = Path(args.out) if args.out else Path("runs") / f"game-{args.name}"
+    run_game(args.name, options, out)
+    print(f"output: {out}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    kinds = [args.kind] if args.kind else sorted(_registries())
+    for kind in kinds:
+        names = _registry(kind).names()
+        print(f"{kind}: {', '.join(names)}" if not args.kind else "\n".join(names))
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "resume": cmd_resume,
+    "eval": cmd_eval,
+    "sample": cmd_sample,
+    "game": cmd_game,
+    "list": cmd_list,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+            argv = ["train", *argv]
+        args = _parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except DivergenceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001
+        from .train import Interrupted
+
+        if isinstance(exc, Interrupted):
+            print(f"error: {exc}", file=sys.stderr)
+            return 130
+        raise

@@ -1,0 +1,454 @@
+"""The training loop: a GAN as a two-player game, read in one sitting.
+
+Players are ``[G, D]`` (generator first); the closure returns ``[loss_G, loss_D]`` at the current
+parameters and the game optimizer decides how often to call it. Phases: :func:`setup` builds
+everything from the config, :meth:`Trainer.run` steps, logs, samples, evaluates and checkpoints, and
+:meth:`Trainer.finish` writes the final samples, checkpoint and summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .. import __version__
+from ..config import Config, build_config, dump_yaml, to_dict
+from ..data import Dataset, build_dataset
+from ..errors import ConfigError, DivergenceError, UserError
+from ..losses import LOSSES, build_penalty
+from ..metrics import evaluate_metrics, default_metrics
+from ..models import build_models, native_resolution
+from ..optim import build as build_optimizer
+from ..report.plots import save_image_grid, save_scatter
+from .checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
+from .ema import EMA
+
+PLAYERS = ("G", "D")
+
+
+class Interrupted(Exception):
+    """SIGINT/SIGTERM arrived; a checkpoint was written. Exit code 130."""
+
+    exit_code = 130
+
+
+def versions() -> dict[str, str]:
+    import numpy
+
+    return {"saddlepoint": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "python": sys.version.split()[0]}
+
+
+def select_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device: cuda requested but no CUDA device is available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+@dataclasses.dataclass
+class Trainer:
+    """Everything one run needs; built by :func:`setup`."""
+
+    cfg: Config
+    out: Path
+    device: torch.device
+    dataset: Dataset
+    G: nn.Module
+    D: nn.Module
+    loss_fn: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+    penalties: list
+    opt: Any
+    ema: EMA | None
+    data_gen: torch.Generator
+    noise_gen: torch.Generator
+    fixed_z: Tensor
+    step: int = 0
+    elapsed: float = 0.0
+    status: str = "running"
+    last_metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    stop_requested: bool = False
+
+    # ------------------------------------------------------------------ one game step
+    def batch(self) -> tuple[Tensor, Tensor]:
+        real = self.dataset.sample(self.cfg.train.batch_size, self.data_gen).to(self.device)
+        z = torch.randn(self.cfg.train.batch_size, self.G.z_dim, generator=self.noise_gen).to(self.device)
+        return real, z
+
+    def closure_for(self, real: Tensor, z: Tensor, aux: dict[str, float]) -> Callable[[], list[Tensor]]:
+        def closure() -> list[Tensor]:
+            fake = self.G(z)
+            d_fake = self.D(fake)
+            d_real = self.D(real)
+            loss_g, loss_d = self.loss_fn(d_real, d_fake)
+            for penalty in self.penalties:
+                loss_d = loss_d + penalty(self.D, real, fake)
+            if not aux:
+                aux["d_real"] = float(d_real.detach().mean())
+                aux["d_fake"] = float(d_fake.detach().mean())
+            return [loss_g, loss_d]
+
+        return closure
+
+    def game_step(self) -> tuple[list[float], dict[str, float]]:
+        """n_critic − 1 discriminator-only steps on fresh batches, then one step of both players."""
+        for _ in range(self.cfg.train.n_critic - 1):
+            real, z = self.batch()
+            self.opt.step(self.closure_for(real, z, {}), players=[1])
+            self._after_d_update()
+        aux: dict[str, float] = {}
+        real, z = self.batch()
+        losses = self.opt.step(self.closure_for(real, z, aux))
+        self._after_d_update()
+        if self.ema is not None:
+            self.ema.update(self.G)
+        return losses, aux
+
+    def _after_d_update(self) -> None:
+        for penalty in self.penalties:
+            penalty.after_step(self.D)
+
+    def check_finite(self, losses: list[float]) -> None:
+        for name, loss, norm in zip(PLAYERS, losses, self.opt.last_grad_norms):
+            if not math.isfinite(loss):
+                raise DivergenceError(self.step, name, "loss")
+            if not math.isfinite(norm):
+                raise DivergenceError(self.step, name, "gradient")
+
+    def check_parameters(self) -> None:
+        for name, module in zip(PLAYERS, (self.G, self.D)):
+            if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
+                raise DivergenceError(self.step, name, "parameter")
+
+    # ------------------------------------------------------------------ outputs
+    def log(self, record: dict[str, Any]) -> None:
+        with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def sampler(self, use_ema: bool = True) -> nn.Module:
+        return self.ema.module if (use_ema and self.ema is not None) else self.G
+
+    @torch.no_grad()
+    def generate(self, n: int, use_ema: bool = True, z: Tensor | None = None) -> Tensor:
+        G = self.sampler(use_ema)
+        was_training = G.training
+        G.eval()
+        if z is None:
+            gen = torch.Generator().manual_seed(self.cfg.seed + 10_000)
+            z = torch.randn(n, G.z_dim, generator=gen)
+        out = torch.cat([G(chunk.to(self.device)).cpu() for chunk in z.split(1024)])
+        G.train(was_training)
+        return out
+
+    def save_samples(self, name: str) -> Path:
+        path = self.out / "samples" / f"{name}.png"
+        if self.dataset.kind == "points":
+            pts = self.generate(self.cfg.eval.samples)
+            stats = self.last_metrics.get("modes")
+            title = f"step {self.step}" + (f" · modes {stats}" if stats is not None else "")
+            return save_scatter(pts, path, getattr(self.dataset, "centers", None), title)
+        return save_image_grid(self.generate(len(self.fixed_z), z=self.fixed_z), path, nrow=8)
+
+    def evaluate(self) -> dict[str, Any]:
+        names = self.cfg.eval.metrics or default_metrics(self.dataset)
+        if not names:
+            return {}
+        samples = self.generate(self.cfg.eval.samples)
+        self.last_metrics = evaluate_metrics(names, samples, self.dataset)
+        return self.last_metrics
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": "saddlepoint-checkpoint",
+            "versions": versions(),
+            "config": to_dict(self.cfg),
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.opt.state_dict(),
+            "penalties": [getattr(p, "state_dict", dict)() for p in self.penalties],
+            "rng": rng_state(),
+            "data_gen": self.data_gen.get_state(),
+            "noise_gen": self.noise_gen.get_state(),
+            "dataset": self.dataset.state_dict(),
+            "fixed_z": self.fixed_z,
+        }
+
+    def load_state(self, ckpt: dict[str, Any]) -> None:
+        try:
+            self.G.load_state_dict(ckpt["G"])
+            self.D.load_state_dict(ckpt["D"])
+            if self.ema is not None and ckpt.get("ema") is not None:
+                self.ema.load_state_dict(ckpt["ema"])
+            self.opt.load_state_dict(ckpt["optimizer"])
+            set_rng_state(ckpt["rng"])
+            self.data_gen.set_state(ckpt["data_gen"])
+            self.noise_gen.set_state(ckpt["noise_gen"])
+            self.dataset.load_state_dict(ckpt["dataset"])
+            self.fixed_z = ckpt["fixed_z"]
+            self.step = int(ckpt["step"])
+            self.elapsed = float(ckpt["elapsed"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            raise UserError(f"checkpoint does not match this run's models or optimizer: {exc}") from None
+
+    def save_checkpoint(self) -> Path:
+        ckpt_dir = self.out / "checkpoints"
+        state = self.state()
+        last = ckpt_dir / "last.pt"
+        save_atomic(state, last)
+        keep = self.cfg.checkpoint.keep
+        if keep > 1:
+            save_atomic(state, ckpt_dir / f"step_{self.step:08d}.pt")
+            old = sorted(ckpt_dir.glob("step_*.pt"))[: -(keep - 1)]
+            for path in old:
+                path.unlink(missing_ok=True)
+        return last
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> Path:
+        cfg = self.cfg
+        progress = Progress(cfg, self.step)
+        handler = _SignalFlag()
+        start_time = time.perf_counter() - self.elapsed
+        try:
+            with handler:
+                while self.step < cfg.train.steps:
+                    losses, aux = self.game_step()
+                    self.step += 1
+                    self.elapsed = time.perf_counter() - start_time
+                    self.check_finite(losses)
+                    record = None
+                    if self.step % cfg.log.every == 0 or self.step == cfg.train.steps:
+                        self.check_parameters()
+                        record = self.record(losses, aux)
+                    if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step < cfg.train.steps:
+                        record = record or self.record(losses, aux)
+                        record.update(self.evaluate())
+                    if record is not None:
+                        self.log(record)
+                    if cfg.train.sample_every and self.step % cfg.train.sample_every == 0:
+                        self.save_samples(f"step_{self.step:08d}")
+                    if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
+                        self.save_checkpoint()
+                    progress.update(self.step, losses)
+                    if handler.signalled:
+                        self.status = "interrupted"
+                        self.save_checkpoint()
+                        self.write_summary()
+                        progress.close()
+                        raise Interrupted(f"interrupted at step {self.step}; checkpoint saved in {self.out}")
+        except DivergenceError as exc:
+            progress.close()
+            self.status = "diverged"
+            self.log({"step": exc.step, "event": "diverged", "player": exc.player, "what": exc.what})
+            self.write_summary(error=str(exc))
+            raise
+        progress.close()
+        return self.finish()
+
+    def record(self, losses: list[float], aux: dict[str, float]) -> dict[str, Any]:
+        rec: dict[str, Any] = {"step": self.step, "time": round(self.elapsed, 4)}
+        for name, loss, norm in zip(PLAYERS, losses, self.opt.last_grad_norms):
+            rec[f"loss_{name.lower()}"] = loss
+            rec[f"grad_norm_{name.lower()}"] = norm
+        rec.update(aux)
+        rec["grad_evals"] = self.opt.counts["grad"]
+        rec["hvps"] = self.opt.counts["hvp"]
+        return rec
+
+    def finish(self) -> Path:
+        self.status = "completed"
+        metrics = self.evaluate()
+        if metrics:
+            self.log({"step": self.step, "time": round(self.elapsed, 4), "final": True, **metrics})
+        samples = self.save_samples("final")
+        self.save_checkpoint()
+        self.write_summary(samples=samples)
+        return samples
+
+    def write_summary(self, samples: Path | None = None, error: str | None = None) -> None:
+        summary = {
+            "status": self.status,
+            "steps": self.step,
+            "wall_time": round(self.elapsed, 3),
+            "metrics": self.last_metrics,
+            "grad_evals": self.opt.counts["grad"],
+            "hvps": self.opt.counts["hvp"],
+            "closure_calls": self.opt.counts["closure"],
+            "versions": versions(),
+        }
+        if samples is not None:
+            summary["samples"] = str(samples.relative_to(self.out))
+        if error is not None:
+            summary["error"] = error
+        tmp = self.out / "summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, self.out / "summary.json")
+
+
+class Progress:
+    """A tqdm bar with live losses on a terminal; a few plain lines otherwise (short CI logs)."""
+
+    def __init__(self, cfg: Config, start: int) -> None:
+        mode = cfg.log.progress
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "lines"
+        self.mode = mode
+        self.total = cfg.train.steps
+        self.every = max(1, cfg.train.steps // 10)
+        self.t0 = time.perf_counter()
+        self.start = start
+        self.bar = None
+        if mode == "bar":
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, initial=start, dynamic_ncols=True, unit="step")
+
+    def update(self, step: int, losses: list[float]) -> None:
+        text = " ".join(f"{n}={v:.3f}" for n, v in zip(PLAYERS, losses))
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix_str(text, refresh=False)
+        elif self.mode == "lines" and (step % self.every == 0 or step == self.total):
+            rate = (step - self.start) / max(1e-9, time.perf_counter() - self.t0)
+            eta = (self.total - step) / max(rate, 1e-9)
+            print(f"step {step}/{self.total}  {text}  {rate:.1f} step/s  eta {eta:.0f}s", file=sys.stderr,
+                  flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class _SignalFlag:
+    """Turns SIGINT/SIGTERM into a flag checked after each step (main thread only)."""
+
+    def __init__(self) -> None:
+        self.signalled = False
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum, frame) -> None:  # noqa: ARG002
+        self.signalled = True
+
+    def __enter__(self) -> _SignalFlag:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+# ---------------------------------------------------------------------------------- setup
+def setup(cfg: Config, out: Path) -> Trainer:
+    """Build data, models, losses, penalties, optimizer and EMA from ``cfg`` (seeded)."""
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    for key in ("train.steps", "train.batch_size", "train.n_critic", "log.every", "eval.samples"):
+        section, name = key.split(".")
+        if getattr(getattr(cfg, section), name) < 1:
+            raise ConfigError(f"{key}: must be at least 1")
+    device = select_device(cfg.train.device)
+    torch.manual_seed(cfg.seed)
+    import random
+
+    import numpy as np
+
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+
+    resolution = native_resolution(cfg.model.name)
+    channels = cfg.data.channels
+    dataset = build_dataset(cfg.data.name, root=cfg.data.root, resolution=resolution, channels=channels,
+                            limit=cfg.data.limit)
+    options = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k not in ("name", "z_dim")}
+    G, D = build_models(cfg.model.name, dataset.sample_shape, cfg.model.z_dim, **options)
+    G, D = G.to(device), D.to(device)
+    loss_fn = LOSSES.get(cfg.loss.name, "loss.name")
+    penalties = [build_penalty(name, getattr(cfg.loss, f"{name}_weight", None)) for name in cfg.loss.penalty]
+    opt = build_optimizer(
+        cfg.optim.name,
+        [list(G.parameters()), list(D.parameters())],
+        buffers=[*G.buffers(), *D.buffers()],
+        **_optimizer_hyper_parameters(cfg),
+    )
+    ema = EMA(G, cfg.train.ema) if cfg.train.ema > 0 else None
+    data_gen = torch.Generator().manual_seed(cfg.seed)
+    noise_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    fixed_z = torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
+    return Trainer(cfg, out, device, dataset, G, D, loss_fn, penalties, opt, ema, data_gen, noise_gen, fixed_z)
+
+
+def _optimizer_hyper_parameters(cfg: Config) -> dict[str, Any]:
+    """``optim.*`` → build() keywords; ``scheme``/``hvp`` only go to the methods that accept them."""
+    from ..optim import OPTIMIZERS
+
+    method = OPTIMIZERS.get(cfg.optim.name, "optim.name")
+    hp = cfg.optim.hyper_parameters()
+    accepted = getattr(method, "defaults", {})
+    for key in ("scheme", "hvp"):
+        if key in accepted:
+            hp[key] = getattr(cfg.optim, key)
+    return hp
+
+
+def prepare_out_dir(out: Path | None, cfg: Config) -> Path:
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / f"{cfg.data.name}-{cfg.loss.name}-{cfg.optim.name}-{stamp}"
+    out = Path(out)
+    if (out / "config.yaml").exists() or (out / "checkpoints").exists():
+        raise UserError(f"--out {out}: already holds a run; use 'saddlepoint resume {out}' or another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "samples").mkdir(exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+    return out
+
+
+def train(config: Config | dict[str, Any] | None = None, out: str | Path | None = None) -> Path:
+    """Train a GAN from a config (a :class:`Config` or nested dict); return the run directory."""
+    cfg = config if isinstance(config, Config) else build_config(config or {})
+    trainer = setup(cfg, Path(out) if out is not None else Path("."))
+    trainer.out = prepare_out_dir(Path(out) if out is not None else None, cfg)
+    (trainer.out / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
+    trainer.run()
+    return trainer.out
+
+
+def resume(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> Path:
+    """Continue a run from ``checkpoints/last.pt`` (``train.steps`` may be raised)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory {run_dir} does not exist")
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    cfg = build_config(ckpt["config"], overrides or {})
+    trainer = setup(cfg, run_dir)
+    trainer.load_state(ckpt)
+    (run_dir / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
+    trainer.run()
+    return run_dir

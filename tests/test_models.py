@@ -1,0 +1,259 @@
+"""Model zoo: shapes, exact parameter counts, initialisation, options, double backward."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from saddlepoint.errors import ConfigError
+from saddlepoint.models import (
+    MODEL_RESOLUTION,
+    MODELS,
+    accepted_options,
+    build_models,
+    native_resolution,
+)
+
+CASES = [
+    ("mlp", (2,)),
+    ("mlp", (1, 8, 8)),
+    ("dcgan28", (1, 28, 28)),
+    ("dcgan28", (3, 28, 28)),
+    ("dcgan32", (3, 32, 32)),
+    ("dcgan64", (3, 64, 64)),
+]
+
+
+def n_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+def test_registry_and_resolution() -> None:
+    assert {"mlp", "dcgan28", "dcgan32", "dcgan64"} <= set(MODELS.names())
+    assert native_resolution("dcgan28") == 28
+    assert native_resolution("dcgan32") == 32
+    assert native_resolution("dcgan64") == 64
+    assert native_resolution("mlp") is None
+    assert MODEL_RESOLUTION["dcgan28"] == 28
+    with pytest.raises(ConfigError, match="model.name"):
+        native_resolution("nope")
+    with pytest.raises(ConfigError, match="unknown model 'nope'"):
+        build_models("nope", (2,), 2)
+
+
+@pytest.mark.parametrize("name,shape", CASES)
+def test_shapes(name: str, shape: tuple[int, ...]) -> None:
+    G, D = build_models(name, shape, 16, width=0.25) if name != "mlp" else build_models(name, shape, 16)
+    assert G.z_dim == 16
+    x = G(torch.randn(5, 16))
+    assert x.shape == (5, *shape)
+    assert D(x).shape == (5,)
+    assert D(torch.randn(5, *shape)).shape == (5,)
+    if name.startswith("dcgan"):
+        assert x.abs().max() <= 1  # tanh output
+
+
+def test_dcgan28_layer_shapes() -> None:
+    G, D = build_models("dcgan28", (1, 28, 28), 100)
+    seen: list[tuple[str, tuple[int, ...]]] = []
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, out: seen.append((type(mod).__name__, tuple(out.shape))))
+        for m in list(G.modules()) + list(D.modules())
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))
+    ]
+    D(G(torch.randn(2, 100)))
+    for h in hooks:
+        h.remove()
+    assert seen == [
+        ("Linear", (2, 7 * 7 * 256)),
+        ("ConvTranspose2d", (2, 128, 7, 7)),
+        ("ConvTranspose2d", (2, 64, 14, 14)),
+        ("ConvTranspose2d", (2, 1, 28, 28)),
+        ("Conv2d", (2, 64, 14, 14)),
+        ("Conv2d", (2, 128, 7, 7)),
+        ("Linear", (2, 1)),
+    ]
+    kinds = [type(m).__name__ for m in D.net]
+    assert kinds == ["Conv2d", "LeakyReLU", "Dropout", "Conv2d", "LeakyReLU", "Dropout", "Flatten", "Linear"]
+    assert [m.p for m in D.modules() if isinstance(m, nn.Dropout)] == [0.3, 0.3]
+    assert all(m.bias is None for m in G.modules() if isinstance(m, (nn.Linear, nn.ConvTranspose2d)))
+
+
+def test_dcgan28_exact_parameter_count() -> None:
+    # Generator, z_dim = 100, one channel (bias-free Dense/ConvT, as in the TF tutorial):
+    g_dense = 100 * (7 * 7 * 256)  # 1,254,400
+    g_bn1 = 2 * 7 * 7 * 256  # 25,088 (scale + shift)
+    g_ct1 = 256 * 128 * 5 * 5  # 819,200
+    g_bn2 = 2 * 128  # 256
+    g_ct2 = 128 * 64 * 5 * 5  # 204,800
+    g_bn3 = 2 * 64  # 128
+    g_ct3 = 64 * 1 * 5 * 5  # 1,600
+    g_total = g_dense + g_bn1 + g_ct1 + g_bn2 + g_ct2 + g_bn3 + g_ct3
+    assert g_total == 2_305_472  # the tutorial's "Trainable params"
+    # Discriminator (with biases):
+    d_c1 = 1 * 64 * 5 * 5 + 64  # 1,664
+    d_c2 = 64 * 128 * 5 * 5 + 128  # 204,928
+    d_fc = 128 * 7 * 7 + 1  # 6,273
+    d_total = d_c1 + d_c2 + d_fc
+    assert d_total == 212_865
+    G, D = build_models("dcgan28", (1, 28, 28), 100)
+    assert n_params(G) == g_total
+    assert n_params(D) == d_total
+
+
+def test_dcgan28_width_scales_channels() -> None:
+    G, D = build_models("dcgan28", (1, 28, 28), 100, width=0.5)
+    convs = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(128, 64), (64, 32), (32, 1)]
+    convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 32), (32, 64)]
+    assert n_params(G) < 2_305_472 / 2
+
+
+@pytest.mark.parametrize("name,res,ngf_mult", [("dcgan32", 32, 4), ("dcgan64", 64, 8)])
+def test_standard_dcgan_structure(name: str, res: int, ngf_mult: int) -> None:
+    G, D = build_models(name, (3, res, res), 100)
+    ct = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert ct[0].in_channels == 100 and ct[0].out_channels == 64 * ngf_mult
+    assert ct[0].kernel_size == (4, 4) and ct[0].stride == (1, 1) and ct[0].padding == (0, 0)
+    assert all(c.kernel_size == (4, 4) and c.stride == (2, 2) for c in ct[1:])
+    assert ct[-1].out_channels == 3 and ct[-2].out_channels == 64
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in G.modules()) == len(ct) - 1
+    convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
+    assert convs[0].out_channels == 64 and convs[-2].out_channels == 64 * ngf_mult
+    assert convs[-1].out_channels == 1 and convs[-1].kernel_size == (4, 4)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in D.modules()) == len(convs) - 2
+    assert all(m.negative_slope == 0.2 for m in D.modules() if isinstance(m, nn.LeakyReLU))
+    # ngf = ndf = 64 · width
+    G2, D2 = build_models(name, (3, res, res), 100, width=0.5)
+    assert [m for m in G2.modules() if isinstance(m, nn.ConvTranspose2d)][-2].out_channels == 32
+
+
+def test_spectral_norm_removes_batchnorm() -> None:
+    _, D = build_models("dcgan32", (3, 32, 32), 64, spectral_norm=True)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
+    assert all(hasattr(c, "parametrizations") and "weight" in c.parametrizations for c in convs)
+    _, D = build_models("dcgan32", (3, 32, 32), 64, spectral_norm=True, batchnorm_d=True)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    _, D = build_models("dcgan32", (3, 32, 32), 64, batchnorm_d=False)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    _, D = build_models("mlp", (2,), 2, spectral_norm=True)
+    assert all("weight" in m.parametrizations for m in D.modules() if isinstance(m, nn.Linear))
+
+
+def test_dcgan_init_statistics() -> None:
+    G, D = build_models("dcgan64", (3, 64, 64), 100)
+    for m in list(G.modules()) + list(D.modules()):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and m.weight.numel() > 10_000:
+            assert abs(m.weight.std().item() - 0.02) < 0.002
+            assert abs(m.weight.mean().item()) < 0.002
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and m.bias is not None:
+            assert torch.all(m.bias == 0)
+        if isinstance(m, nn.BatchNorm2d) and m.num_features >= 256:
+            assert abs(m.weight.mean().item() - 1) < 0.005 and abs(m.weight.std().item() - 0.02) < 0.006
+            assert torch.all(m.bias == 0)
+    G, _ = build_models("mlp", (2,), 2, width=400)
+    assert abs(G.net[2].weight.std().item() - 0.02) < 0.002
+    # init="default" keeps PyTorch's (much larger) Kaiming-uniform weights
+    G, _ = build_models("mlp", (2,), 2, width=64, init="default")
+    assert G.net[2].weight.std().item() > 0.06  # U(±1/8) has std 0.072
+
+
+def test_mlp_options() -> None:
+    G, D = build_models("mlp", (2,), 2, depth=4, width=400, activation="leaky_relu", batchnorm=True)
+    assert sum(isinstance(m, nn.Linear) for m in G.modules()) == 5
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in G.modules()) == 4
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in D.modules()) == 0
+    assert sum(isinstance(m, nn.Linear) for m in D.modules()) == 5
+    assert G.net[0].out_features == 400
+    for act, cls in [("relu", nn.ReLU), ("tanh", nn.Tanh), ("elu", nn.ELU), ("leaky_relu", nn.LeakyReLU)]:
+        G, D = build_models("mlp", (2,), 2, activation=act)
+        assert any(isinstance(m, cls) for m in D.modules())
+    G, _ = build_models("mlp", (2,), 3)
+    assert sum(isinstance(m, nn.Linear) for m in G.modules()) == 4  # default depth 3
+    assert G.net[0].out_features == 128
+
+
+def test_options_filtered_and_validated() -> None:
+    # options a builder does not name are dropped, not errors
+    assert "batchnorm_d" not in accepted_options("dcgan28")
+    G, D = build_models("dcgan28", (1, 28, 28), 8, batchnorm_d=True, activation="elu", width=0.25)
+    assert G.z_dim == 8
+    bad = [
+        ("mlp", (2,), {"activation": "swish"}, "model.activation"),
+        ("mlp", (2,), {"depth": 0}, "model.depth"),
+        ("mlp", (2,), {"depth": 2.5}, "model.depth"),
+        ("mlp", (2,), {"width": "wide"}, "model.width"),
+        ("mlp", (2,), {"batchnorm": "yes"}, "model.batchnorm"),
+        ("mlp", (2,), {"init": "xavier"}, "model.init"),
+        ("dcgan28", (1, 28, 28), {"width": 0}, "model.width"),
+        ("dcgan28", (1, 28, 28), {"width": -1.0}, "model.width"),
+        ("dcgan28", (1, 28, 28), {"dropout": 1.5}, "model.dropout"),
+        ("dcgan32", (3, 32, 32), {"spectral_norm": 1}, "model.spectral_norm"),
+        ("dcgan28", (1, 32, 32), {}, "model.name"),
+        ("dcgan32", (3, 28, 28), {}, "model.name"),
+        ("dcgan64", (2,), {}, "model.name"),
+    ]
+    for name, shape, options, where in bad:
+        with pytest.raises(ConfigError, match=where):
+            build_models(name, shape, 8, **options)
+    with pytest.raises(ConfigError, match="model.z_dim"):
+        build_models("mlp", (2,), 0)
+
+
+@pytest.mark.parametrize("name,shape", CASES[:1] + CASES[2:])
+def test_double_backward(name: str, shape: tuple[int, ...]) -> None:
+    """First gradient with graph, then a Hessian-vector product, through G and D."""
+    opts = {} if name == "mlp" else {"width": 0.125}
+    G, D = build_models(name, shape, 8, **opts)
+    x_real = torch.randn(4, *shape)
+    loss_d = (
+        nn.functional.softplus(-D(x_real)).mean() + nn.functional.softplus(D(G(torch.randn(4, 8)))).mean()
+    )
+    for player in (G, D):
+        params = [p for p in player.parameters() if p.requires_grad]
+        grads = torch.autograd.grad(loss_d, params, create_graph=True, retain_graph=True)
+        v = [torch.randn_like(g) for g in grads]
+        hvp = torch.autograd.grad(
+            sum((g * u).sum() for g, u in zip(grads, v, strict=True)), params, retain_graph=True
+        )
+        assert all(torch.isfinite(h).all() for h in hvp)
+        assert any(h.abs().sum() > 0 for h in hvp)
+    # mixed second derivative D_{θ_G θ_D}
+    gd = torch.autograd.grad(loss_d, list(D.parameters()), create_graph=True)
+    mixed = torch.autograd.grad(sum(g.sum() for g in gd), list(G.parameters()), allow_unused=True)
+    assert any(m is not None and m.abs().sum() > 0 for m in mixed)
+
+
+@pytest.mark.parametrize("name,res", [("dcgan28", 28), ("dcgan32", 32)])
+def test_channels_last(name: str, res: int) -> None:
+    G, D = build_models(name, (3, res, res), 8, width=0.25)
+    G.eval()
+    D.eval()
+    z = torch.randn(3, 8)
+    x = torch.randn(3, 3, res, res)
+    ref_d, ref_g = D(x), G(z)
+    G = G.to(memory_format=torch.channels_last)
+    D = D.to(memory_format=torch.channels_last)
+    torch.testing.assert_close(D(x.to(memory_format=torch.channels_last)), ref_d, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(G(z), ref_g, rtol=1e-4, atol=1e-5)
+
+
+def test_mlp_step_is_fast() -> None:
+    import time
+
+    G, D = build_models("mlp", (2,), 2)
+    x = torch.randn(100, 2)
+    t = time.perf_counter()
+    for _ in range(50):
+        f = G(torch.randn(100, 2))
+        loss = nn.functional.softplus(-D(x)).mean() + nn.functional.softplus(D(f)).mean()
+        loss.backward()
+    assert (time.perf_counter() - t) / 50 < 0.05  # generous: ≈ 1–2 ms here
