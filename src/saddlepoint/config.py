@@ -33,11 +33,24 @@ class DataConfig:
 class ModelConfig:
     name: str = "dcgan28"
     z_dim: int = 64
-    width: float = 0.5
-    depth: int = 3
-    activation: str = "relu"
-    batchnorm: bool = False
-    spectral_norm: bool = False
+    # architecture options; None leaves the model's own default (see `saddlepoint list models`)
+    width: float | None = None
+    depth: int | None = None
+    activation: str | None = None
+    batchnorm: bool | None = None
+    spectral_norm: bool | None = None
+    dropout: float | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The set architecture options (integral widths passed as ints, e.g. MLP units)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("name", "z_dim") or value is None:
+                continue
+            out[f.name] = int(value) if isinstance(value, float) and value.is_integer() and f.name != "dropout" \
+                else value
+        return out
 
 
 @dataclass

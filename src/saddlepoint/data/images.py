@@ -131,8 +131,7 @@ def build_folder(
     c = max(a.shape[2] for a in arrays)
     if c == 3:
         arrays = [np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a for a in arrays]
-    batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
-    x = uint8_to_unit(batch).contiguous()
+    x = uint8_to_unit(torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous())
     y = None if labels is None else torch.tensor(labels[:n], dtype=torch.long)
     return ImageDataset(x, y, name="folder", classes=classes)
 

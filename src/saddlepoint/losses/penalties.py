@@ -57,7 +57,7 @@ def input_gradients(D: nn.Module, x: Tensor) -> Tensor:
 
 def per_sample_norms(grad: Tensor) -> Tensor:
     """Euclidean norm of each sample's gradient over all non-batch dimensions: shape (N,)."""
-    return torch.linalg.vector_norm(grad.flatten(1), dim=1)
+    return torch.linalg.vector_norm(grad.reshape(grad.shape[0], -1), dim=1)
 
 
 def _per_sample_uniform(x: Tensor) -> Tensor:
@@ -158,7 +158,7 @@ class R1Penalty(Penalty):
 
     def __call__(self, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
         grad = input_gradients(D, self._data(real, fake))
-        return 0.5 * self.weight * grad.square().flatten(1).sum(1).mean()
+        return 0.5 * self.weight * grad.square().reshape(grad.shape[0], -1).sum(1).mean()
 
 
 @PENALTIES.register("r2")

@@ -26,7 +26,7 @@ def modes(samples: torch.Tensor, dataset: Any) -> dict[str, Any]:
         from ..errors import ConfigError
 
         raise ConfigError("eval.metrics: 'modes' needs a 2-D mixture dataset with known centres (ring, grid)")
-    return {"modes": mode_stats(samples, centers, dataset.std)}
+    return mode_stats(samples, centers, dataset.std)
 
 
 def default_metrics(dataset: Any) -> list[str]:

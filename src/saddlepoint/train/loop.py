@@ -157,7 +157,8 @@ class Trainer:
         if self.dataset.kind == "points":
             pts = self.generate(self.cfg.eval.samples)
             stats = self.last_metrics.get("modes")
-            title = f"step {self.step}" + (f" · modes {stats}" if stats is not None else "")
+            hq = self.last_metrics.get("hq")
+            title = f"step {self.step}" + (f" · modes {stats}, {100 * hq:.1f}% high quality" if stats is not None else "")
             return save_scatter(pts, path, getattr(self.dataset, "centers", None), title)
         return save_image_grid(self.generate(len(self.fixed_z), z=self.fixed_z), path, nrow=8)
 
@@ -381,8 +382,7 @@ def setup(cfg: Config, out: Path) -> Trainer:
     channels = cfg.data.channels
     dataset = build_dataset(cfg.data.name, root=cfg.data.root, resolution=resolution, channels=channels,
                             limit=cfg.data.limit)
-    options = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k not in ("name", "z_dim")}
-    G, D = build_models(cfg.model.name, dataset.sample_shape, cfg.model.z_dim, **options)
+    G, D = build_models(cfg.model.name, dataset.sample_shape, cfg.model.z_dim, **cfg.model.options())
     G, D = G.to(device), D.to(device)
     loss_fn = LOSSES.get(cfg.loss.name, "loss.name")
     penalties = [build_penalty(name, getattr(cfg.loss, f"{name}_weight", None)) for name in cfg.loss.penalty]

@@ -1,0 +1,251 @@
+"""Analytic two-player games with known equilibria, for testing and visualising game optimizers.
+
+Every game is a :class:`Game`: player parameter lists (``players``; player 0 is x / the generator),
+a ``losses()`` closure body returning one loss per player (player i minimises ``losses()[i]``), and its
+equilibrium. Everything is float64.
+
+* ``bilinear`` — f(x, y) = xᵀAy + bᵀx + cᵀy, x minimises f, y maximises it (losses f, −f).
+  A is a seeded standard-normal dim×dim matrix, b, c seeded normal vectors (``bias: false`` drops
+  them). The equilibrium solves Ay + b = 0, Aᵀx + c = 0. Simultaneous GDA spirals out at
+  √(1 + η²σ²) per step per singular value σ of A.
+* ``quadratic`` — the strongly convex–concave f = ½xᵀPx + xᵀAy − ½yᵀQy with P, Q = BBᵀ/dim + μI
+  (seeded B) and seeded A; equilibrium 0. Every linear method has a linear rate given by the spectral
+  radius of its iteration matrix.
+* ``dirac`` — DiracGAN (Mescheder, Geiger & Nowozin 2018, "Which training methods for GANs actually
+  converge?", §2.2): data at 0, generator G = θ (a Dirac at θ), discriminator D(x) = ψx; the losses are
+  the project's (``saddlepoint.losses.LOSSES``, applied to the logits d_real = D(0), d_fake = D(θ)),
+  with an optional penalty from ``saddlepoint.losses.build_penalty`` (e.g. ``r1``: γ/2·ψ² here).
+  Equilibrium (θ, ψ) = (0, 0). Unregularised gradient descent does not converge to it; R1/R2 make it
+  converge (their Theorems 3.3 and 4.1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+from ..registry import Registry
+
+DTYPE = torch.float64
+
+
+def _int(key: str, value: Any, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{key}: expected an integer ≥ {minimum}, got {value!r}")
+    return int(value)
+
+
+def _float(key: str, value: Any, *, positive: bool = False, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if not ok or (positive and value <= 0):
+        need = "a positive number" if positive else "a finite number"
+        raise ConfigError(f"{key}: expected {need}, got {value!r}")
+    return float(value)
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _str_or_none(key: str, value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "")):
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: expected a name or none, got {value!r}")
+    return value
+
+
+class Game:
+    """Base class. Subclasses set ``options`` (name → (checker, default)) and build the game."""
+
+    #: option name → (checker(key, value) -> value, default)
+    options: dict[str, tuple[Callable[[str, Any], Any], Any]] = {}
+    #: step size the runner uses when ``optim.lr`` is not given
+    default_lr: float = 0.1
+
+    def __init__(self, seed: int = 0, **options: Any) -> None:
+        unknown = set(options) - set(self.options)
+        if unknown:
+            raise ConfigError(
+                f"game: unknown option(s) {', '.join(sorted(unknown))}; valid: "
+                f"{', '.join(sorted(self.options))}"
+            )
+        self.opts = {k: check(k, options.get(k, default)) for k, (check, default) in self.options.items()}
+        self.generator = torch.Generator().manual_seed(int(seed))
+        self.players: list[list[Tensor]] = []
+        self.buffers: list[Tensor] = []
+
+    def randn(self, *shape: int) -> Tensor:
+        return torch.randn(*shape, generator=self.generator, dtype=DTYPE)
+
+    def losses(self) -> list[Tensor]:
+        raise NotImplementedError
+
+    def equilibrium(self) -> list[Tensor]:
+        """The equilibrium, one flat tensor per player."""
+        raise NotImplementedError
+
+    def flat(self) -> list[Tensor]:
+        return [torch.cat([p.detach().reshape(-1) for p in params]) for params in self.players]
+
+    def distance(self) -> float:
+        """Euclidean distance of the current point to the equilibrium."""
+        sq = sum(float(torch.sum((p - e) ** 2)) for p, e in zip(self.flat(), self.equilibrium(), strict=True))
+        return math.sqrt(sq)
+
+    def point(self) -> list[float]:
+        """First coordinate of every player (for 2-D trajectory plots)."""
+        return [float(p[0]) for p in self.flat()]
+
+
+def _param(values: Tensor) -> Tensor:
+    return nn.Parameter(values.clone().to(DTYPE))
+
+
+class BilinearGame(Game):
+    """f = xᵀAy + bᵀx + cᵀy; losses (f, −f). The start is the equilibrium plus a seeded N(0, I) offset
+    unless ``x0``/``y0`` are given (Python API)."""
+
+    options = {"dim": (lambda k, v: _int(k, v, 1), 2), "bias": (_bool, True)}
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        A: Tensor | None = None,
+        b: Tensor | None = None,
+        c: Tensor | None = None,
+        x0: Tensor | None = None,
+        y0: Tensor | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(seed, **options)
+        dim = self.opts["dim"] if A is None else A.shape[0]
+        self.A = self.randn(dim, dim) if A is None else A.to(DTYPE)
+        bias = self.opts["bias"]
+        n, m = self.A.shape
+        self.b = (self.randn(n) if bias else torch.zeros(n, dtype=DTYPE)) if b is None else b.to(DTYPE)
+        self.c = (self.randn(m) if bias else torch.zeros(m, dtype=DTYPE)) if c is None else c.to(DTYPE)
+        x_eq, y_eq = self.equilibrium()
+        x = x_eq + self.randn(n) if x0 is None else x0
+        y = y_eq + self.randn(m) if y0 is None else y0
+        self.x, self.y = _param(x), _param(y)
+        self.players = [[self.x], [self.y]]
+
+    def losses(self) -> list[Tensor]:
+        f = self.x @ self.A @ self.y + self.b @ self.x + self.c @ self.y
+        return [f, -f]
+
+    def equilibrium(self) -> list[Tensor]:
+        # ∇_x f = Ay + b = 0, ∇_y f = Aᵀx + c = 0 (least-squares solution if A is singular)
+        y = torch.linalg.lstsq(self.A, -self.b.unsqueeze(1)).solution.squeeze(1)
+        x = torch.linalg.lstsq(self.A.T, -self.c.unsqueeze(1)).solution.squeeze(1)
+        return [x, y]
+
+
+class QuadraticGame(Game):
+    """f = ½xᵀPx + xᵀAy − ½yᵀQy, P, Q = BBᵀ/dim + μI; losses (f, −f); equilibrium 0."""
+
+    options = {"dim": (lambda k, v: _int(k, v, 1), 2), "mu": (lambda k, v: _float(k, v, positive=True), 0.5)}
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        P: Tensor | None = None,
+        A: Tensor | None = None,
+        Q: Tensor | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(seed, **options)
+        dim, mu = self.opts["dim"], self.opts["mu"]
+        if P is None:
+            B = self.randn(dim, dim)
+            P = B @ B.T / dim + mu * torch.eye(dim, dtype=DTYPE)
+        if Q is None:
+            C = self.randn(dim, dim)
+            Q = C @ C.T / dim + mu * torch.eye(dim, dtype=DTYPE)
+        self.P, self.Q = P.to(DTYPE), Q.to(DTYPE)
+        self.A = (self.randn(self.P.shape[0], self.Q.shape[0]) if A is None else A).to(DTYPE)
+        self.x = _param(self.randn(self.P.shape[0]))
+        self.y = _param(self.randn(self.Q.shape[0]))
+        self.players = [[self.x], [self.y]]
+
+    def losses(self) -> list[Tensor]:
+        f = 0.5 * self.x @ self.P @ self.x + self.x @ self.A @ self.y - 0.5 * self.y @ self.Q @ self.y
+        return [f, -f]
+
+    def equilibrium(self) -> list[Tensor]:
+        return [torch.zeros_like(self.x.detach()), torch.zeros_like(self.y.detach())]
+
+    def jacobian(self) -> Tensor:
+        """The game Jacobian M of ξ(z) = M z (z = (x, y)): [[P, A], [−Aᵀ, Q]]."""
+        return torch.cat(
+            [torch.cat([self.P, self.A], 1), torch.cat([-self.A.T, self.Q], 1)],
+            0,
+        )
+
+
+class DiracDiscriminator(nn.Module):
+    """D(x) = ψ·x for 1-D samples x of shape (N, 1); returns logits of shape (N,)."""
+
+    def __init__(self, psi: float) -> None:
+        super().__init__()
+        self.psi = nn.Parameter(torch.tensor([psi], dtype=DTYPE))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.reshape(x.shape[0], -1)[:, 0] * self.psi
+
+
+class DiracGAN(Game):
+    """DiracGAN with the project's losses and penalties; players [θ (G), ψ (D)]."""
+
+    options = {
+        "loss": (lambda k, v: _str_or_none(k, v) or "ns", "ns"),
+        "penalty": (_str_or_none, None),
+        "penalty_weight": (lambda k, v: _float(k, v, allow_none=True), None),
+        "theta0": (_float, 1.0),
+        "psi0": (_float, 1.0),
+    }
+    default_lr = 0.1
+
+    def __init__(self, seed: int = 0, **options: Any) -> None:
+        super().__init__(seed, **options)
+        from ..losses import LOSSES, build_penalty
+
+        self.loss_fn = LOSSES.get(self.opts["loss"], "loss")
+        name = self.opts["penalty"]
+        self.penalty = None if name is None else build_penalty(name, self.opts["penalty_weight"])
+        self.theta = nn.Parameter(torch.tensor([self.opts["theta0"]], dtype=DTYPE))
+        self.D = DiracDiscriminator(self.opts["psi0"])
+        self.players = [[self.theta], [self.D.psi]]
+        self.real = torch.zeros(1, 1, dtype=DTYPE)
+
+    def losses(self) -> list[Tensor]:
+        fake = self.theta.reshape(1, 1)
+        loss_g, loss_d = self.loss_fn(self.D(self.real), self.D(fake))
+        if self.penalty is not None:
+            loss_d = loss_d + self.penalty(self.D, self.real, fake)
+        return [loss_g, loss_d]
+
+    def after_step(self) -> None:
+        if self.penalty is not None:
+            self.penalty.after_step(self.D)
+
+    def equilibrium(self) -> list[Tensor]:
+        return [torch.zeros(1, dtype=DTYPE), torch.zeros(1, dtype=DTYPE)]
+
+
+GAMES: Registry[type[Game]] = Registry("game")
+GAMES.register("bilinear")(BilinearGame)
+GAMES.register("quadratic")(QuadraticGame)
+GAMES.register("dirac")(DiracGAN)

@@ -1,0 +1,169 @@
+"""Extrapolation methods: extragradient, extrapolation from the past, optimistic gradient.
+
+All three take a step ``θ ← θ + T(g)`` with a per-player update rule ``T`` chosen by the game-level
+hyper-parameter ``base`` (``sgd``, ``momentum``, ``adam`` or ``rmsprop``; the :class:`Transform` units
+of :mod:`.first_order`, default ``adam``), and differ in *which* gradient they use. With ``base: sgd``,
+``T(g) = −η g`` and the methods are the textbook ones. The other hyper-parameters are those of the
+chosen rule (``lr`` and, e.g., ``beta1``/``beta2``/``eps`` for Adam, with the rule's own defaults)
+plus ``max_grad_norm``; each may be given per player. Passing a hyper-parameter the chosen rule does
+not have (e.g. ``beta1`` with ``base: sgd``) is a :class:`ConfigError`.
+
+Every player is extrapolated and updated simultaneously (all gradients of an evaluation are taken at
+the same point). Cost per step, in gradients per player (``counts["grad"]``; Gidel et al. 2019):
+extragradient 2, extrapolation from the past 1, optimistic 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from ..errors import ConfigError
+from .base import OPTIMIZERS, Closure, GameOptimizer
+from .first_order import TRANSFORMS, Adam
+
+#: the update rules an extrapolation method can be built on
+BASES = ("sgd", "momentum", "adam", "rmsprop")
+
+
+class TransformGame(GameOptimizer):
+    """A game optimizer whose players step with the :class:`Transform` named by ``base``.
+
+    The class-level :attr:`defaults` are those of the default base (Adam); an instance resolves its
+    own from the ``base`` it is given, so ``lr`` defaults to the rule's default (1e-2 for ``sgd`` and
+    ``momentum``, 2e-4 for ``adam``, 5e-5 for ``rmsprop``). The rule's state (moments, velocity,
+    step count) is kept per player under ``state["players"][i]["base"]``.
+    """
+
+    default_base = "adam"
+    defaults: dict[str, Any] = {**GameOptimizer.defaults, **Adam.defaults, "base": "adam"}
+    game_level = frozenset({"base"})
+
+    def __init__(self, players, *, buffers=(), **hyper_parameters: Any) -> None:
+        base = hyper_parameters.get("base", self.default_base)
+        if not isinstance(base, str) or base not in BASES:
+            raise ConfigError(f"optim.base: unknown base rule {base!r}; valid: {', '.join(BASES)}")
+        self.transform = TRANSFORMS[base]()
+        # instance attribute: the base class validates the given hyper-parameters against it
+        self.defaults = {**GameOptimizer.defaults, **self.transform.defaults, "base": self.default_base}
+        super().__init__(players, buffers=buffers, **hyper_parameters)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        base = self.shared.get("base", self.default_base)
+        if base not in BASES:
+            raise ConfigError(f"optimizer state: unknown base rule {base!r}")
+        self.transform = TRANSFORMS[base]()
+
+    def _delta(self, i: int, grads: list[Tensor]) -> list[Tensor]:
+        """T(g) for player i; advances the rule's state (moments, velocity, step count)."""
+        state = self.player_state(i).setdefault("base", {})
+        return self.transform.update(grads, self.players[i], state, self.hp[i])
+
+
+@OPTIMIZERS.register("extragradient")
+class Extragradient(TransformGame):
+    """Extragradient (Korpelevich 1976; Gidel et al. 2019, "A variational inequality perspective on
+    generative adversarial networks": ExtraSGD, their Alg. 2 without averaging, and Extra-Adam, Alg. 4).
+
+    For every player, from the *saved* point θ_t::
+
+        θ_{t+½} = θ_t + T(g(θ_t))          (extrapolation, all players together)
+        θ_{t+1} = θ_t + T(g(θ_{t+½}))      (update, gradient at the extrapolated point)
+
+    With ``base: sgd``: θ_{t+½} = θ_t − η g(θ_t), θ_{t+1} = θ_t − η g(θ_{t+½}); on a bilinear game it
+    contracts by √((1−η²σ²)² + η²σ²) per step along each singular value σ.
+
+    With a stateful rule the state advances at *both* calls, as in Gidel et al.'s ExtraAdam: the Adam
+    moments absorb g(θ_t) at the extrapolation and g(θ_{t+½}) at the update, and the Adam step count
+    (bias correction) grows by two per step; heavy-ball velocity likewise.
+
+    Cost: two closure calls and 2 gradients per player per step. The losses returned and the gradient
+    norms in ``last_grad_norms`` are those at θ_t (the first evaluation).
+    """
+
+    def _step(self, evaluate: Closure, active: list[int]) -> None:
+        saved = {i: self.snapshot(i) for i in active}
+        losses = evaluate()
+        grads = {i: self.gradient(losses, i) for i in active}
+        del losses
+        norms = list(self.last_grad_norms)
+        for i in active:
+            self.add_to_params(i, self._delta(i, grads[i]))
+        losses = evaluate()
+        grads = {i: self.gradient(losses, i) for i in active}
+        del losses
+        for i in active:
+            self.set_params(i, saved[i])
+            self.add_to_params(i, self._delta(i, grads[i]))
+        self.last_grad_norms[:] = norms  # in place: the list may be shared (lookahead)
+
+
+@OPTIMIZERS.register("past-extragradient")
+class PastExtragradient(TransformGame):
+    """Extrapolation from the past (Popov 1980; Gidel et al. 2019, "A variational inequality
+    perspective on generative adversarial networks": PastExtraSGD, their Alg. 3 without averaging;
+    with ``base: adam`` the Adam variant of their experiments).
+
+    The extrapolation reuses the gradient stored at the previous step instead of a fresh one::
+
+        θ_{t+½} = θ_t + T(g(θ_{t−½}))      (stored gradient, no evaluation)
+        θ_{t+1} = θ_t + T(g(θ_{t+½}))      (one evaluation; g(θ_{t+½}) is stored for the next step)
+
+    First step: there is no past gradient, so no extrapolation (θ_{½} = θ_0) and the update uses the
+    current gradient g(θ_0), which is then stored — as in the authors' code, and exactly 1 gradient
+    per player on every step. With ``base: sgd`` the extrapolated points θ_{t+½} coincide with the
+    iterates of ``optimistic`` (OGDA) started from θ_0.
+
+    With a stateful rule its state advances at both the extrapolation (with the stored gradient) and
+    the update, as in Gidel et al.'s code. The stored gradient is the clipped one. The losses returned
+    and the gradient norms are those at θ_{t+½}, the only point evaluated.
+    """
+
+    def _step(self, evaluate: Closure, active: list[int]) -> None:
+        saved: dict[int, list[Tensor]] = {}
+        for i in active:
+            past = self.player_state(i).get("past_grad")
+            if past is not None:
+                saved[i] = self.snapshot(i)
+                self.add_to_params(i, self._delta(i, past))
+        losses = evaluate()
+        grads = {i: self.gradient(losses, i) for i in active}
+        del losses
+        for i in active:
+            if i in saved:
+                self.set_params(i, saved[i])
+            self.add_to_params(i, self._delta(i, grads[i]))
+            self.player_state(i)["past_grad"] = [g.detach() for g in grads[i]]
+
+
+@OPTIMIZERS.register("optimistic")
+class Optimistic(TransformGame):
+    """Optimistic gradient descent (Daskalakis, Ilyas, Syrgkanis & Zeng 2018, "Training GANs with
+    optimism"; OGDA, and Optimistic Adam with ``base: adam``, their Alg. 1).
+
+    With the step u_t = T(g(θ_t)) of the chosen rule::
+
+        θ_{t+1} = θ_t + 2 u_t − u_{t−1}
+
+    i.e. with ``base: sgd`` θ_{t+1} = θ_t − 2η g_t + η g_{t−1}, and with ``base: adam``
+    θ_{t+1} = θ_t − 2η m̂_t/(√v̂_t + ε) + η m̂_{t−1}/(√v̂_{t−1} + ε) (moments updated once per step).
+    The previous step u_{t−1} is kept per player in the state (``prev_step``); it starts at zero
+    (u_{−1} = 0, as zero-initialised moments give), so the first step is θ_1 = θ_0 + 2 u_0.
+
+    Cost: one closure call and 1 gradient per player per step.
+    """
+
+    def _step(self, evaluate: Closure, active: list[int]) -> None:
+        losses = evaluate()
+        grads = {i: self.gradient(losses, i) for i in active}
+        del losses
+        for i in active:
+            step = self._delta(i, grads[i])
+            state = self.player_state(i)
+            previous = state.get("prev_step")
+            self.add_to_params(i, step, alpha=2.0)
+            if previous is not None:
+                self.add_to_params(i, previous, alpha=-1.0)
+            state["prev_step"] = step

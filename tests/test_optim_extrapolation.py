@@ -1,0 +1,473 @@
+"""Extrapolation methods (extragradient, past-extragradient, optimistic) and lookahead: closed-form
+rates on bilinear games, gradient counts, BatchNorm buffers, state_dict round trips."""
+
+from __future__ import annotations
+
+import cmath
+import copy
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from saddlepoint.errors import ConfigError
+from saddlepoint.optim import build
+
+DT = torch.float64
+
+
+# ---------------------------------------------------------------------------------------- helpers
+def bilinear(sigmas, seed=0):
+    """f(x, y) = xᵀAy, A = U diag(σ) Vᵀ; player 0 (x) minimises f, player 1 (y) minimises −f."""
+    g = torch.Generator().manual_seed(seed)
+    n = len(sigmas)
+    U, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=DT))
+    V, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=DT))
+    A = U @ torch.diag(torch.tensor(sigmas, dtype=DT)) @ V.T
+    x = torch.randn(n, generator=g, dtype=DT).requires_grad_()
+    y = torch.randn(n, generator=g, dtype=DT).requires_grad_()
+
+    def closure():
+        f = x @ A @ y
+        return [f, -f]
+
+    return A, U, V, x, y, closure
+
+
+def direction_norms(U, V, x, y):
+    """In the singular basis, (a_k, b_k) = (u_kᵀx, v_kᵀy) evolves on its own: its norm per k."""
+    a, b = U.T @ x.detach(), V.T @ y.detach()
+    return torch.sqrt(a**2 + b**2)
+
+
+def total_norm(x, y):
+    return math.hypot(float(x.detach().norm()), float(y.detach().norm()))
+
+
+def ogda_spectral_radius(h):
+    """OGDA on one singular direction, z = a + i b, h = ησ: the gradient step −ηg is multiplication
+    by i h, so z_{t+1} = z_t + 2ih z_t − ih z_{t−1}; characteristic roots of λ² − (1 + 2ih)λ + ih."""
+    return max(abs(r) for r in np.roots([1.0, -(1 + 2j * h), 1j * h]))
+
+
+def nonlinear_game(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(4, 3, generator=g, dtype=DT)
+    p0 = torch.randn(4, generator=g, dtype=DT).requires_grad_()
+    p1 = torch.randn(3, generator=g, dtype=DT).requires_grad_()
+    q1 = torch.randn(2, generator=g, dtype=DT).requires_grad_()
+
+    def make_closure(a, b, c):
+        def closure():
+            f = torch.tanh(a) @ W @ torch.sin(b) + 0.3 * (c**2).sum() * torch.tanh(a).sum()
+            return [f + 0.05 * (a**2).sum(), -f + 0.05 * (b**2).sum() + 0.1 * (c**2).sum()]
+
+        return closure
+
+    return [p0], [p1, q1], make_closure
+
+
+def serialise(state):
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+# ---------------------------------------------------------------------------------------- extragradient
+def test_extragradient_contracts_at_the_exact_rate():
+    sigmas = (1.0, 0.6, 0.3)
+    lr = 0.3
+    A, U, V, x, y, closure = bilinear(sigmas)
+    opt = build("extragradient", [[x], [y]], base="sgd", lr=lr)
+    h2 = (lr * torch.tensor(sigmas, dtype=DT)) ** 2
+    expected = torch.sqrt((1 - h2) ** 2 + h2)
+    assert (expected < 1).all()
+    before = direction_norms(U, V, x, y)
+    for _ in range(40):
+        opt.step(closure)
+        after = direction_norms(U, V, x, y)
+        torch.testing.assert_close(after / before, expected, rtol=1e-10, atol=0)
+        before = after
+
+
+def test_extragradient_per_player_lr_and_first_evaluation_norms():
+    A, U, V, x, y, closure = bilinear((1.0, 0.5), seed=3)
+    x0, y0 = x.detach().clone(), y.detach().clone()
+    ex, ey = 0.2, 0.1
+    opt = build("extragradient", [[x], [y]], base="sgd", lr=[ex, ey])
+    opt.step(closure)
+    xh, yh = x0 - ex * A @ y0, y0 + ey * A.T @ x0  # extrapolation
+    torch.testing.assert_close(x.detach(), x0 - ex * A @ yh, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(y.detach(), y0 + ey * A.T @ xh, rtol=1e-13, atol=1e-13)
+    # logged gradient norms are those at θ_t (where the returned losses are)
+    assert opt.last_grad_norms == pytest.approx([float((A @ y0).norm()), float((A.T @ x0).norm())])
+
+
+def test_extragradient_clips_both_gradients():
+    p = torch.zeros(2, dtype=DT, requires_grad=True)
+    c = torch.tensor([3.0, 4.0], dtype=DT)
+    opt = build("extragradient", [[p]], base="sgd", lr=1.0, max_grad_norm=1.0)
+    opt.step(lambda: [(c * p).sum()])
+    assert opt.last_grad_norms == pytest.approx([5.0])
+    torch.testing.assert_close(p.detach(), -c / 5, rtol=1e-12, atol=0)
+
+
+def test_extra_adam_converges_on_bilinear():
+    # Gidel et al. 2019: Adam with extrapolation converges where simultaneous Adam keeps cycling;
+    # with a constant step it settles in a neighbourhood of size O(lr).
+    finals = {}
+    for name in ("extragradient", "adam"):
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(1, generator=g, dtype=DT).requires_grad_()
+        y = torch.randn(1, generator=g, dtype=DT).requires_grad_()
+        n0 = total_norm(x, y)
+        hp = {"lr": 0.01, "beta1": 0.5, "beta2": 0.9}
+        if name == "extragradient":
+            hp["base"] = "adam"
+        opt = build(name, [[x], [y]], **hp)
+        norms = []
+        for _ in range(2000):
+            opt.step(lambda: [(x * y).sum(), -(x * y).sum()])  # noqa: B023
+            norms.append(total_norm(x, y) / n0)
+        finals[name] = max(norms[-200:])
+    assert finals["extragradient"] < 0.05
+    assert finals["extragradient"] < 0.5 * finals["adam"]
+
+
+def test_extra_adam_updates_the_moments_at_both_calls():
+    A, U, V, x, y, closure = bilinear((1.0,))
+    opt = build("extragradient", [[x], [y]], base="adam")
+    opt.step(closure)
+    opt.step(closure)
+    assert opt.player_state(0)["base"]["t"] == 4  # two moment updates per step
+
+
+# ---------------------------------------------------------------------------------------- optimistic / past
+def test_optimistic_gda_contracts_at_its_spectral_radius():
+    sigmas = (1.0, 0.7, 0.4)
+    lr = 0.3
+    A, U, V, x, y, closure = bilinear(sigmas, seed=2)
+    opt = build("optimistic", [[x], [y]], base="sgd", lr=lr)
+    for _ in range(60):  # let the faster root die out
+        opt.step(closure)
+    start = direction_norms(U, V, x, y)
+    m = 200
+    for _ in range(m):
+        opt.step(closure)
+    observed = (direction_norms(U, V, x, y) / start) ** (1 / m)
+    for k, sigma in enumerate(sigmas):
+        rho = ogda_spectral_radius(lr * sigma)
+        assert rho < 1
+        # compare the log-rates (much stricter than comparing rates that are all close to 1)
+        assert math.log(float(observed[k])) == pytest.approx(math.log(rho), rel=0.01)
+
+
+def test_optimistic_first_step_and_recursion():
+    A, U, V, x, y, closure = bilinear((1.0, 0.5), seed=4)
+    lr = 0.1
+    opt = build("optimistic", [[x], [y]], base="sgd", lr=lr)
+    xs, ys = [x.detach().clone()], [y.detach().clone()]
+    for _ in range(5):
+        opt.step(closure)
+        xs.append(x.detach().clone())
+        ys.append(y.detach().clone())
+    # u_{-1} = 0: θ_1 = θ_0 − 2η g_0
+    torch.testing.assert_close(xs[1], xs[0] - 2 * lr * A @ ys[0], rtol=1e-13, atol=1e-13)
+    for t in range(1, 5):  # θ_{t+1} = θ_t − 2η g_t + η g_{t−1}
+        gx, gx_prev = A @ ys[t], A @ ys[t - 1]
+        gy, gy_prev = -A.T @ xs[t], -A.T @ xs[t - 1]
+        torch.testing.assert_close(xs[t + 1], xs[t] - 2 * lr * gx + lr * gx_prev, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(ys[t + 1], ys[t] - 2 * lr * gy + lr * gy_prev, rtol=1e-12, atol=1e-12)
+
+
+def test_past_extragradient_converges_at_the_optimistic_rate():
+    sigmas = (1.0, 0.7, 0.4)
+    lr = 0.3
+    A, U, V, x, y, closure = bilinear(sigmas, seed=5)
+    n0 = total_norm(x, y)
+    opt = build("past-extragradient", [[x], [y]], base="sgd", lr=lr)
+    for _ in range(60):
+        opt.step(closure)
+    start = direction_norms(U, V, x, y)
+    m = 400
+    for _ in range(m):
+        opt.step(closure)
+    observed = (direction_norms(U, V, x, y) / start) ** (1 / m)
+    for k, sigma in enumerate(sigmas):
+        rho = ogda_spectral_radius(lr * sigma)
+        assert math.log(float(observed[k])) == pytest.approx(math.log(rho), rel=0.01)
+    assert total_norm(x, y) < 0.05 * n0
+
+
+def test_past_extragradient_extrapolation_points_are_the_optimistic_iterates():
+    # With base sgd: θ_{t+½} (past-EG) = OGDA iterate x_t, hence θ_t = x_t − T(g(x_{t−1})) = x_t + η g(x_{t−1}).
+    lr = 0.2
+    A, U, V, x1, y1, closure1 = bilinear((1.0, 0.6, 0.2), seed=6)
+    x2, y2 = x1.detach().clone().requires_grad_(), y1.detach().clone().requires_grad_()
+    past = build("past-extragradient", [[x1], [y1]], base="sgd", lr=lr)
+    ogda = build("optimistic", [[x2], [y2]], base="sgd", lr=lr)
+    for _ in range(30):
+        x_prev, y_prev = x2.detach().clone(), y2.detach().clone()
+        ogda.step(lambda: [x2 @ A @ y2, -(x2 @ A @ y2)])
+        past.step(closure1)
+        torch.testing.assert_close(x1.detach(), x2.detach() + lr * A @ y_prev, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(y1.detach(), y2.detach() - lr * A.T @ x_prev, rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------- costs
+@pytest.mark.parametrize(
+    "name, grads, closures",
+    [("extragradient", 2, 2), ("past-extragradient", 1, 1), ("optimistic", 1, 1)],
+)
+@pytest.mark.parametrize("base", ["sgd", "adam"])
+def test_gradient_counts_per_step(name, grads, closures, base):
+    A, U, V, x, y, closure = bilinear((1.0, 0.5))
+    opt = build(name, [[x], [y]], base=base)
+    for step in range(1, 6):
+        opt.step(closure)
+        assert opt.counts["grad"] == 2 * grads * step  # two players
+        assert opt.counts["closure"] == closures * step
+
+
+def test_extragradient_same_randomness_in_both_calls():
+    p = torch.ones(3, dtype=DT, requires_grad=True)
+    q = torch.ones(3, dtype=DT, requires_grad=True)
+    draws = []
+
+    def closure():
+        noise = torch.rand(3, dtype=DT)
+        draws.append(noise)
+        f = (noise * p).sum() * (q**2).sum()
+        return [f, -f]
+
+    opt = build("extragradient", [[p], [q]], base="sgd", lr=0.1)
+    opt.step(closure)
+    assert len(draws) == 2 and torch.equal(draws[0], draws[1])
+
+
+# ---------------------------------------------------------------------------------------- lookahead
+@pytest.mark.parametrize("k, alpha", [(5, 0.5), (3, 0.3), (10, 0.5)])
+def test_lookahead_makes_simultaneous_gda_converge(k, alpha):
+    # Chavdarova et al. 2021: on one singular direction GDA is z ← (1 + ih) z (|1 + ih| > 1), so one
+    # lookahead cycle multiplies z by 1 − α + α(1 + ih)^k, of modulus < 1 for suitable k, α.
+    sigmas = (1.0, 0.6, 0.3)
+    lr = 0.1
+    A, U, V, x, y, closure = bilinear(sigmas, seed=7)
+    opt = build("lookahead", [[x], [y]], inner="sgd", lr=lr, k=k, alpha=alpha)
+    factors = torch.tensor([abs(1 - alpha + alpha * (1 + 1j * lr * s) ** k) for s in sigmas], dtype=DT)
+    assert (factors < 1).all()
+    before = direction_norms(U, V, x, y)
+    n0 = total_norm(x, y)
+    for cycle in range(60):
+        for _ in range(k):
+            opt.step(closure)
+        after = direction_norms(U, V, x, y)
+        torch.testing.assert_close(after / before, factors, rtol=1e-10, atol=0)
+        before = after
+    assert total_norm(x, y) < n0 * float(factors.max()) ** 50
+
+    # GDA alone diverges on the same game
+    A, U, V, x, y, closure = bilinear(sigmas, seed=7)
+    n0 = total_norm(x, y)
+    gda = build("sgd", [[x], [y]], lr=lr)
+    for _ in range(60 * k):
+        gda.step(closure)
+    assert total_norm(x, y) > n0
+
+
+def test_lookahead_around_extragradient():
+    sigmas = (1.0, 0.5)
+    lr, k, alpha = 0.3, 4, 0.5
+    A, U, V, x, y, closure = bilinear(sigmas, seed=8)
+    opt = build("lookahead", [[x], [y]], inner="extragradient", base="sgd", lr=lr, k=k, alpha=alpha)
+    assert type(opt.inner).__name__ == "Extragradient"
+    factors = torch.tensor(
+        [abs(1 - alpha + alpha * (1 + 1j * lr * s - (lr * s) ** 2) ** k) for s in sigmas], dtype=DT
+    )
+    before = direction_norms(U, V, x, y)
+    for _ in range(10):
+        for _ in range(k):
+            opt.step(closure)
+        after = direction_norms(U, V, x, y)
+        torch.testing.assert_close(after / before, factors, rtol=1e-10, atol=0)
+        before = after
+    assert opt.counts["grad"] == 10 * k * 4  # shared with the inner optimizer
+    assert opt.hp[0]["lr"] == lr  # the inner hyper-parameters
+
+
+def _bn_setup(seed=0):
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4)).to(DT)
+    w = torch.randn(4, dtype=DT, requires_grad=True)
+    data = torch.randn(32, 2, dtype=DT)
+
+    def make_closure(module, v):
+        def closure():
+            h = module(data)
+            f = (h @ v).pow(2).mean() + 0.1 * (h.mean(0) ** 2).sum()
+            return [f, -f + 0.5 * (v**2).sum()]
+
+        return closure
+
+    return net, w, make_closure
+
+
+def test_lookahead_treats_batchnorm_buffers_like_weights():
+    k, alpha = 3, 0.4
+    net, w, make_closure = _bn_setup()
+    ref_net, ref_w = copy.deepcopy(net), w.detach().clone().requires_grad_()
+    init_params = [p.detach().clone() for p in list(net.parameters()) + [w]]
+    init_buffers = [b.detach().clone() for b in net.buffers()]
+
+    opt = build("lookahead", [net, [w]], buffers=list(net.buffers()), inner="sgd", lr=0.05, k=k, alpha=alpha)
+    ref = build("sgd", [ref_net, [ref_w]], buffers=list(ref_net.buffers()), lr=0.05)
+    for _ in range(k):
+        opt.step(make_closure(net, w))
+        ref.step(make_closure(ref_net, ref_w))
+    # after one cycle: slow + α (fast − slow), for weights and floating buffers alike
+    for p, p0, fast in zip(list(net.parameters()) + [w], init_params, list(ref_net.parameters()) + [ref_w],
+                           strict=True):
+        torch.testing.assert_close(p.detach(), p0 + alpha * (fast.detach() - p0), rtol=1e-12, atol=1e-14)
+    bn, ref_bn = net[1], ref_net[1]
+    names = ["running_mean", "running_var"]
+    for name, b0 in zip(names, init_buffers[:2], strict=True):
+        fast = getattr(ref_bn, name)
+        assert not torch.equal(fast, b0)
+        torch.testing.assert_close(getattr(bn, name), b0 + alpha * (fast - b0), rtol=1e-12, atol=1e-14)
+    assert int(bn.num_batches_tracked) == k  # integer buffer: fast value, not interpolated
+
+
+def test_lookahead_buffers_with_two_call_inner_method():
+    # inner extragradient calls the closure twice per step; BN statistics still move once per step
+    net, w, make_closure = _bn_setup(1)
+    opt = build("lookahead", [net, [w]], buffers=list(net.buffers()), inner="extragradient", k=2)
+    for _ in range(4):
+        opt.step(make_closure(net, w))
+    assert int(net[1].num_batches_tracked) == 4
+    assert opt.counts["closure"] == 8
+
+
+# ---------------------------------------------------------------------------------------- state
+def _round_trip(name, warmup, hp, with_bn=False):
+    if with_bn:
+        net_a, w_a, make_closure = _bn_setup(2)
+        net_b, w_b = copy.deepcopy(net_a), w_a.detach().clone().requires_grad_()
+        players_a, players_b = [net_a, [w_a]], [net_b, [w_b]]
+        closure_a, closure_b = make_closure(net_a, w_a), make_closure(net_b, w_b)
+        extra_a = {"buffers": list(net_a.buffers())}
+        extra_b = {"buffers": list(net_b.buffers())}
+    else:
+        pa0, pa1, make_closure = nonlinear_game()
+        players_a = [pa0, pa1]
+        closure_a = make_closure(pa0[0], pa1[0], pa1[1])
+        extra_a = extra_b = {}
+    opt_a = build(name, players_a, **extra_a, **hp)
+    for _ in range(warmup):
+        opt_a.step(closure_a)
+    state = serialise(opt_a.state_dict())
+    if with_bn:
+        net_b.load_state_dict(net_a.state_dict())
+        w_b.data.copy_(w_a.detach())
+        tensors_a = list(net_a.parameters()) + [w_a] + list(net_a.buffers())
+        tensors_b = list(net_b.parameters()) + [w_b] + list(net_b.buffers())
+    else:
+        pb0 = [p.detach().clone().requires_grad_() for p in pa0]
+        pb1 = [p.detach().clone().requires_grad_() for p in pa1]
+        players_b = [pb0, pb1]
+        closure_b = make_closure(pb0[0], pb1[0], pb1[1])
+        tensors_a, tensors_b = pa0 + pa1, pb0 + pb1
+    opt_b = build(name, players_b, **extra_b, **hp)
+    opt_b.load_state_dict(state)
+    for _ in range(3):
+        assert opt_a.step(closure_a) == opt_b.step(closure_b)
+        for p, q in zip(tensors_a, tensors_b, strict=True):
+            assert torch.equal(p, q)
+    assert opt_a.counts == opt_b.counts
+
+
+@pytest.mark.parametrize(
+    "name, hp",
+    [
+        ("extragradient", {"base": "sgd", "lr": 0.1}),
+        ("extragradient", {"base": "adam", "lr": [0.01, 0.02], "beta1": 0.0}),
+        ("extragradient", {"base": "momentum", "lr": 0.05, "momentum": -0.3}),
+        ("extragradient", {"base": "rmsprop", "lr": 0.01, "max_grad_norm": 0.3}),
+        ("past-extragradient", {"base": "sgd", "lr": 0.1}),
+        ("past-extragradient", {"base": "adam", "lr": 0.01}),
+        ("optimistic", {"base": "sgd", "lr": 0.1}),
+        ("optimistic", {"base": "adam", "lr": 0.01, "beta2": 0.9}),
+        ("lookahead", {"inner": "adam", "lr": 0.01, "k": 3}),
+        ("lookahead", {"inner": "extragradient", "base": "adam", "lr": 0.01, "k": 3, "alpha": 0.3}),
+        ("lookahead", {"inner": "optimistic", "base": "sgd", "lr": 0.1, "k": 2}),
+    ],
+)
+def test_state_dict_round_trip(name, hp):
+    _round_trip(name, 4, hp)  # for lookahead with k = 3: saved mid-cycle, the sync falls in the 3 steps
+
+
+def test_lookahead_state_round_trip_with_batchnorm_buffers():
+    _round_trip("lookahead", 2, {"inner": "sgd", "lr": 0.05, "k": 4, "alpha": 0.5}, with_bn=True)
+
+
+def test_lookahead_state_dict_contents():
+    A, U, V, x, y, closure = bilinear((1.0,))
+    opt = build("lookahead", [[x], [y]], inner="optimistic", k=3)
+    opt.step(closure)
+    state = opt.state_dict()
+    assert state["state"]["counter"] == 1
+    assert len(state["state"]["slow"]) == 2
+    assert state["inner"]["method"] == "Optimistic"
+    assert "prev_step" in state["inner"]["state"]["players"][0]
+    with pytest.raises(ConfigError):
+        opt.load_state_dict({k: v for k, v in state.items() if k != "inner"})
+
+
+# ---------------------------------------------------------------------------------------- configuration
+def test_configuration_errors():
+    A, U, V, x, y, closure = bilinear((1.0,))
+    players = [[x], [y]]
+    with pytest.raises(ConfigError, match="base"):
+        build("extragradient", players, base="lbfgs")
+    with pytest.raises(ConfigError, match="beta1"):
+        build("optimistic", players, base="sgd", beta1=0.5)
+    with pytest.raises(ConfigError, match="lr"):
+        build("past-extragradient", players, lr=[0.1, 0.1, 0.1])
+    with pytest.raises(ConfigError, match="inner"):
+        build("lookahead", players, inner="nope")
+    with pytest.raises(ConfigError, match="inner"):
+        build("lookahead", players, inner="lookahead")
+    with pytest.raises(ConfigError, match="optim.k"):
+        build("lookahead", players, k=0)
+    with pytest.raises(ConfigError, match="alpha"):
+        build("lookahead", players, alpha=0.0)
+    with pytest.raises(ConfigError, match="alpha"):
+        build("lookahead", players, alpha=[0.5, 0.5])
+    with pytest.raises(ConfigError, match="unknown hyper-parameter"):
+        build("lookahead", players, inner="sgd", beta1=0.5)
+
+
+def test_defaults_follow_the_base_rule():
+    A, U, V, x, y, closure = bilinear((1.0,))
+    assert build("extragradient", [[x], [y]]).hp[0] == {
+        "lr": 2e-4, "max_grad_norm": None, "beta1": 0.5, "beta2": 0.999, "eps": 1e-8,
+    }
+    assert build("optimistic", [[x], [y]], base="sgd").hp[1] == {"lr": 1e-2, "max_grad_norm": None}
+    opt = build("lookahead", [[x], [y]])
+    assert opt.shared == {"inner": "adam", "k": 5, "alpha": 0.5}
+    assert type(opt.inner).__name__ == "AdamGDA"
+
+
+def test_lookahead_accepts_parameter_generators():
+    net = nn.Linear(2, 2).to(DT)
+    v = torch.zeros(2, dtype=DT, requires_grad=True)
+    opt = build("lookahead", [net.parameters(), [v]], inner="sgd", k=2)
+    assert len(opt.players[0]) == 2 and len(opt.inner.players[0]) == 2
+    x = torch.ones(3, 2, dtype=DT)
+    for _ in range(2):
+        opt.step(lambda: [(net(x) @ v).sum(), -(net(x) @ v).sum()])
+    assert torch.isfinite(net.weight).all()
+    assert cmath.isfinite(complex(float(v.detach().sum())))
