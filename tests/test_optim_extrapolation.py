@@ -3,7 +3,6 @@ rates on bilinear games, gradient counts, BatchNorm buffers, state_dict round tr
 
 from __future__ import annotations
 
-import cmath
 import copy
 import io
 import math
@@ -107,6 +106,37 @@ def test_extragradient_per_player_lr_and_first_evaluation_norms():
     assert opt.last_grad_norms == pytest.approx([float((A @ y0).norm()), float((A.T @ x0).norm())])
 
 
+def test_alternating_schemes():
+    # On xᵀAy a player's own gradient does not depend on its own parameters, so alternating
+    # extragradient takes exactly the alternating-GDA path (at twice the gradient cost).
+    lr = 0.2
+    A, U, V, x1, y1, closure1 = bilinear((1.0, 0.6), seed=9)
+    x2, y2 = x1.detach().clone().requires_grad_(), y1.detach().clone().requires_grad_()
+    eg = build("extragradient", [[x1], [y1]], base="sgd", lr=lr, scheme="alternating")
+    gda = build("sgd", [[x2], [y2]], lr=lr, scheme="alternating")
+    for _ in range(20):
+        eg.step(closure1)
+        gda.step(lambda: [x2 @ A @ y2, -(x2 @ A @ y2)])
+        torch.testing.assert_close(x1.detach(), x2.detach(), rtol=1e-13, atol=1e-13)
+        torch.testing.assert_close(y1.detach(), y2.detach(), rtol=1e-13, atol=1e-13)
+    assert eg.counts["grad"] == 20 * 4 and eg.counts["closure"] == 20 * 4
+
+    # alternating optimistic, order forward: x moves first, then y sees the new x
+    A, U, V, x, y, closure = bilinear((1.0, 0.6), seed=10)
+    opt = build("optimistic", [[x], [y]], base="sgd", lr=lr, scheme="alternating", order="forward")
+    x0, y0 = x.detach().clone(), y.detach().clone()
+    opt.step(closure)
+    x1_, y1_ = x0 - 2 * lr * A @ y0, y0 + 2 * lr * A.T @ (x0 - 2 * lr * A @ y0)
+    torch.testing.assert_close(x.detach(), x1_, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(y.detach(), y1_, rtol=1e-13, atol=1e-13)
+    opt.step(closure)
+    x2_ = x1_ - 2 * lr * A @ y1_ + lr * A @ y0
+    y2_ = y1_ + 2 * lr * A.T @ x2_ - lr * A.T @ x1_
+    torch.testing.assert_close(x.detach(), x2_, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(y.detach(), y2_, rtol=1e-13, atol=1e-13)
+    assert opt.counts["grad"] == 4 and opt.counts["closure"] == 4
+
+
 def test_extragradient_clips_both_gradients():
     p = torch.zeros(2, dtype=DT, requires_grad=True)
     c = torch.tensor([3.0, 4.0], dtype=DT)
@@ -116,26 +146,35 @@ def test_extragradient_clips_both_gradients():
     torch.testing.assert_close(p.detach(), -c / 5, rtol=1e-12, atol=0)
 
 
+def _adam_on_xy(name, lr, steps, seed=1, **hp):
+    """Run on f = xy (1-D bilinear); return the initial distance and the largest of the last 100."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, generator=g, dtype=DT).requires_grad_()
+    y = torch.randn(1, generator=g, dtype=DT).requires_grad_()
+    n0 = total_norm(x, y)
+    opt = build(name, [[x], [y]], lr=lr, beta1=0.5, beta2=0.9, **hp)
+
+    def closure():
+        return [(x * y).sum(), -(x * y).sum()]
+
+    norms = []
+    for _ in range(steps):
+        opt.step(closure)
+        norms.append(total_norm(x, y))
+    return n0, max(norms[-100:])
+
+
 def test_extra_adam_converges_on_bilinear():
-    # Gidel et al. 2019: Adam with extrapolation converges where simultaneous Adam keeps cycling;
-    # with a constant step it settles in a neighbourhood of size O(lr).
-    finals = {}
-    for name in ("extragradient", "adam"):
-        g = torch.Generator().manual_seed(0)
-        x = torch.randn(1, generator=g, dtype=DT).requires_grad_()
-        y = torch.randn(1, generator=g, dtype=DT).requires_grad_()
-        n0 = total_norm(x, y)
-        hp = {"lr": 0.01, "beta1": 0.5, "beta2": 0.9}
-        if name == "extragradient":
-            hp["base"] = "adam"
-        opt = build(name, [[x], [y]], **hp)
-        norms = []
-        for _ in range(2000):
-            opt.step(lambda: [(x * y).sum(), -(x * y).sum()])  # noqa: B023
-            norms.append(total_norm(x, y) / n0)
-        finals[name] = max(norms[-200:])
-    assert finals["extragradient"] < 0.05
-    assert finals["extragradient"] < 0.5 * finals["adam"]
+    # Gidel et al. 2019 (Extra-Adam, β1 = 0.5): with a constant step the normalised Adam steps keep a
+    # size ~lr, so the iterates settle on a small cycle around the equilibrium whose radius is
+    # proportional to lr (≈ 4 lr here); simultaneous Adam settles on a cycle several times larger.
+    n0, extra = _adam_on_xy("extragradient", 0.02, 600, base="adam")
+    _, plain = _adam_on_xy("adam", 0.02, 600)
+    assert extra < 0.15 * n0
+    assert extra < 6 * 0.02
+    assert extra < 0.5 * plain
+    _, extra_half = _adam_on_xy("extragradient", 0.01, 1000, base="adam")
+    assert extra_half == pytest.approx(extra / 2, rel=0.2)  # the neighbourhood shrinks with lr
 
 
 def test_extra_adam_updates_the_moments_at_both_calls():
@@ -204,7 +243,8 @@ def test_past_extragradient_converges_at_the_optimistic_rate():
 
 
 def test_past_extragradient_extrapolation_points_are_the_optimistic_iterates():
-    # With base sgd: θ_{t+½} (past-EG) = OGDA iterate x_t, hence θ_t = x_t − T(g(x_{t−1})) = x_t + η g(x_{t−1}).
+    # With base sgd, past-EG's extrapolation points θ_{t+½} are the OGDA iterates x_t (both started at
+    # θ_0 with zero past), hence θ_t = x_t − T(g(x_{t−1})) = x_t + η g(x_{t−1}).
     lr = 0.2
     A, U, V, x1, y1, closure1 = bilinear((1.0, 0.6, 0.2), seed=6)
     x2, y2 = x1.detach().clone().requires_grad_(), y1.detach().clone().requires_grad_()
@@ -262,7 +302,7 @@ def test_lookahead_makes_simultaneous_gda_converge(k, alpha):
     assert (factors < 1).all()
     before = direction_norms(U, V, x, y)
     n0 = total_norm(x, y)
-    for cycle in range(60):
+    for _cycle in range(60):
         for _ in range(k):
             opt.step(closure)
         after = direction_norms(U, V, x, y)
@@ -329,8 +369,9 @@ def test_lookahead_treats_batchnorm_buffers_like_weights():
         opt.step(make_closure(net, w))
         ref.step(make_closure(ref_net, ref_w))
     # after one cycle: slow + α (fast − slow), for weights and floating buffers alike
-    for p, p0, fast in zip(list(net.parameters()) + [w], init_params, list(ref_net.parameters()) + [ref_w],
-                           strict=True):
+    for p, p0, fast in zip(
+        list(net.parameters()) + [w], init_params, list(ref_net.parameters()) + [ref_w], strict=True
+    ):
         torch.testing.assert_close(p.detach(), p0 + alpha * (fast.detach() - p0), rtol=1e-12, atol=1e-14)
     bn, ref_bn = net[1], ref_net[1]
     names = ["running_mean", "running_var"]
@@ -393,13 +434,16 @@ def _round_trip(name, warmup, hp, with_bn=False):
     "name, hp",
     [
         ("extragradient", {"base": "sgd", "lr": 0.1}),
+        ("extragradient", {"base": "adam", "lr": 0.01, "scheme": "alternating"}),
         ("extragradient", {"base": "adam", "lr": [0.01, 0.02], "beta1": 0.0}),
         ("extragradient", {"base": "momentum", "lr": 0.05, "momentum": -0.3}),
         ("extragradient", {"base": "rmsprop", "lr": 0.01, "max_grad_norm": 0.3}),
         ("past-extragradient", {"base": "sgd", "lr": 0.1}),
         ("past-extragradient", {"base": "adam", "lr": 0.01}),
+        ("past-extragradient", {"base": "momentum", "lr": 0.05, "scheme": "alternating"}),
         ("optimistic", {"base": "sgd", "lr": 0.1}),
         ("optimistic", {"base": "adam", "lr": 0.01, "beta2": 0.9}),
+        ("optimistic", {"base": "adam", "lr": 0.01, "scheme": "alternating", "order": "forward"}),
         ("lookahead", {"inner": "adam", "lr": 0.01, "k": 3}),
         ("lookahead", {"inner": "extragradient", "base": "adam", "lr": 0.01, "k": 3, "alpha": 0.3}),
         ("lookahead", {"inner": "optimistic", "base": "sgd", "lr": 0.1, "k": 2}),
@@ -436,6 +480,10 @@ def test_configuration_errors():
         build("optimistic", players, base="sgd", beta1=0.5)
     with pytest.raises(ConfigError, match="lr"):
         build("past-extragradient", players, lr=[0.1, 0.1, 0.1])
+    with pytest.raises(ConfigError, match="scheme"):
+        build("extragradient", players, scheme="gauss-seidel")
+    with pytest.raises(ConfigError, match="order"):
+        build("optimistic", players, order="random")
     with pytest.raises(ConfigError, match="inner"):
         build("lookahead", players, inner="nope")
     with pytest.raises(ConfigError, match="inner"):
@@ -453,9 +501,18 @@ def test_configuration_errors():
 def test_defaults_follow_the_base_rule():
     A, U, V, x, y, closure = bilinear((1.0,))
     assert build("extragradient", [[x], [y]]).hp[0] == {
-        "lr": 2e-4, "max_grad_norm": None, "beta1": 0.5, "beta2": 0.999, "eps": 1e-8,
+        "lr": 2e-4,
+        "max_grad_norm": None,
+        "beta1": 0.5,
+        "beta2": 0.999,
+        "eps": 1e-8,
     }
     assert build("optimistic", [[x], [y]], base="sgd").hp[1] == {"lr": 1e-2, "max_grad_norm": None}
+    assert build("past-extragradient", [[x], [y]]).shared == {
+        "base": "adam",
+        "scheme": "simultaneous",
+        "order": "reverse",
+    }
     opt = build("lookahead", [[x], [y]])
     assert opt.shared == {"inner": "adam", "k": 5, "alpha": 0.5}
     assert type(opt.inner).__name__ == "AdamGDA"
@@ -469,5 +526,4 @@ def test_lookahead_accepts_parameter_generators():
     x = torch.ones(3, 2, dtype=DT)
     for _ in range(2):
         opt.step(lambda: [(net(x) @ v).sum(), -(net(x) @ v).sum()])
-    assert torch.isfinite(net.weight).all()
-    assert cmath.isfinite(complex(float(v.detach().sum())))
+    assert torch.isfinite(net.weight).all() and torch.isfinite(v).all()

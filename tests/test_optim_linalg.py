@@ -100,9 +100,7 @@ def test_exact_products_equal_dense_hessian(bn: bool) -> None:
     assert counts["grad"] == 4  # (k, b) pairs, each one backward with create_graph
 
     # whole-field products: J[i, j] = ∂²f_i/∂θ_i∂θ_j
-    J = torch.cat(
-        [torch.cat([hess[i][blocks[i], blocks[j]] for j in range(2)], 1) for i in range(2)], 0
-    )
+    J = torch.cat([torch.cat([hess[i][blocks[i], blocks[j]] for j in range(2)], 1) for i in range(2)], 0)
     v = [_rand_like(game.players[i], gen) for i in range(2)]
     fv = flatten([t for vi in v for t in vi])
     jt, jv = d.field_vjp_jvp(v)
@@ -146,6 +144,7 @@ def test_fd_products_agree_with_exact_on_smooth_network() -> None:
     fresh = fd.grad(0, 1)
     ref = torch.autograd.grad(game.losses()[0], game.players[1])
     assert all(torch.allclose(x, y, atol=1e-14) for x, y in zip(fresh, ref, strict=True))
+
 
 def _spd(n: int, seed: int) -> Tensor:
     g = torch.Generator().manual_seed(seed)
@@ -212,7 +211,9 @@ def test_gmres_on_the_cgd_block_system() -> None:
     g = torch.Generator().manual_seed(6)
     B = torch.randn(4, 3, generator=g, dtype=DT)
     C = torch.randn(3, 4, generator=g, dtype=DT)
-    M = torch.cat([torch.cat([torch.eye(4, dtype=DT), 0.7 * B], 1), torch.cat([0.7 * C, torch.eye(3, dtype=DT)], 1)])
+    M = torch.cat(
+        [torch.cat([torch.eye(4, dtype=DT), 0.7 * B], 1), torch.cat([0.7 * C, torch.eye(3, dtype=DT)], 1)]
+    )
     rhs = [torch.randn(4, generator=g, dtype=DT), torch.randn(3, generator=g, dtype=DT)]
     sol, _ = gmres(lambda v: [v[0] + 0.7 * B @ v[1], v[1] + 0.7 * C @ v[0]], rhs, tol=1e-13)
     assert torch.allclose(flatten(sol), torch.linalg.solve(M, flatten(rhs)), atol=1e-11)

@@ -40,7 +40,7 @@ def test_every_loss_trains_with_every_first_order_optimizer(optimizer, scheme, t
         before = [p.detach().clone() for p in [*trainer.G.parameters(), *trainer.D.parameters()]]
         trainer.run()
         after = list(trainer.G.parameters()) + list(trainer.D.parameters())
-        assert all(not torch.equal(a, b) for a, b in zip(before[-1:], after[-1:]))  # D's last layer moved
+        assert not torch.equal(before[-2], after[-2])  # D's last weight moved
         assert any(not torch.equal(a, b) for a, b in zip(before, after))
         records = [json.loads(x) for x in (trainer.out / "metrics.jsonl").read_text().splitlines()]
         logged = [r for r in records if "loss_g" in r]

@@ -18,8 +18,6 @@ import yaml
 
 from .errors import ConfigError
 
-Scalar = Union[int, float, str, bool, None]
-
 
 @dataclass
 class DataConfig:
@@ -40,6 +38,7 @@ class ModelConfig:
     batchnorm: bool | None = None
     spectral_norm: bool | None = None
     dropout: float | None = None
+    init: str | None = None
 
     def options(self) -> dict[str, Any]:
         """The set architecture options (integral widths passed as ints, e.g. MLP units)."""

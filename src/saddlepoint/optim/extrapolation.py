@@ -8,9 +8,12 @@ chosen rule (``lr`` and, e.g., ``beta1``/``beta2``/``eps`` for Adam, with the ru
 plus ``max_grad_norm``; each may be given per player. Passing a hyper-parameter the chosen rule does
 not have (e.g. ``beta1`` with ``base: sgd``) is a :class:`ConfigError`.
 
-Every player is extrapolated and updated simultaneously (all gradients of an evaluation are taken at
-the same point). Cost per step, in gradients per player (``counts["grad"]``; Gidel et al. 2019):
-extragradient 2, extrapolation from the past 1, optimistic 1.
+Schemes (``scheme``, game-level, as for the first-order methods): ``simultaneous`` (default; every
+player is extrapolated and updated together, all gradients of an evaluation taken at the same point,
+as in the papers) or ``alternating`` (the players take the method's step one after another, in
+``order`` — ``reverse`` of ``players`` by default, i.e. the discriminator first — each seeing the
+previous players' updates). Cost per step, in gradients per player (``counts["grad"]``; Gidel et al.
+2019), in both schemes: extragradient 2, extrapolation from the past 1, optimistic 1.
 """
 
 from __future__ import annotations
@@ -37,8 +40,14 @@ class TransformGame(GameOptimizer):
     """
 
     default_base = "adam"
-    defaults: dict[str, Any] = {**GameOptimizer.defaults, **Adam.defaults, "base": "adam"}
-    game_level = frozenset({"base"})
+    defaults: dict[str, Any] = {
+        **GameOptimizer.defaults,
+        **Adam.defaults,
+        "base": "adam",
+        "scheme": "simultaneous",
+        "order": "reverse",
+    }
+    game_level = frozenset({"base", "scheme", "order"})
 
     def __init__(self, players, *, buffers=(), **hyper_parameters: Any) -> None:
         base = hyper_parameters.get("base", self.default_base)
@@ -46,8 +55,20 @@ class TransformGame(GameOptimizer):
             raise ConfigError(f"optim.base: unknown base rule {base!r}; valid: {', '.join(BASES)}")
         self.transform = TRANSFORMS[base]()
         # instance attribute: the base class validates the given hyper-parameters against it
-        self.defaults = {**GameOptimizer.defaults, **self.transform.defaults, "base": self.default_base}
+        self.defaults = {
+            **GameOptimizer.defaults,
+            **self.transform.defaults,
+            "base": self.default_base,
+            "scheme": "simultaneous",
+            "order": "reverse",
+        }
         super().__init__(players, buffers=buffers, **hyper_parameters)
+        if self.shared["scheme"] not in ("simultaneous", "alternating"):
+            raise ConfigError(
+                f"optim.scheme: unknown scheme {self.shared['scheme']!r}; valid: alternating, simultaneous"
+            )
+        if self.shared["order"] not in ("reverse", "forward"):
+            raise ConfigError(f"optim.order: {self.shared['order']!r}; valid: forward, reverse")
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
@@ -55,6 +76,18 @@ class TransformGame(GameOptimizer):
         if base not in BASES:
             raise ConfigError(f"optimizer state: unknown base rule {base!r}")
         self.transform = TRANSFORMS[base]()
+
+    def _step(self, evaluate: Closure, active: list[int]) -> None:
+        if self.shared["scheme"] == "simultaneous":
+            self._group_step(evaluate, active)
+        else:
+            ordered = list(reversed(active)) if self.shared["order"] == "reverse" else active
+            for i in ordered:
+                self._group_step(evaluate, [i])
+
+    def _group_step(self, evaluate: Closure, group: list[int]) -> None:
+        """One step of the method for the players in ``group``, all together."""
+        raise NotImplementedError
 
     def _delta(self, i: int, grads: list[Tensor]) -> list[Tensor]:
         """T(g) for player i; advances the rule's state (moments, velocity, step count)."""
@@ -69,7 +102,7 @@ class Extragradient(TransformGame):
 
     For every player, from the *saved* point θ_t::
 
-        θ_{t+½} = θ_t + T(g(θ_t))          (extrapolation, all players together)
+        θ_{t+½} = θ_t + T(g(θ_t))          (extrapolation; all players together when simultaneous)
         θ_{t+1} = θ_t + T(g(θ_{t+½}))      (update, gradient at the extrapolated point)
 
     With ``base: sgd``: θ_{t+½} = θ_t − η g(θ_t), θ_{t+1} = θ_t − η g(θ_{t+½}); on a bilinear game it
@@ -79,25 +112,26 @@ class Extragradient(TransformGame):
     moments absorb g(θ_t) at the extrapolation and g(θ_{t+½}) at the update, and the Adam step count
     (bias correction) grows by two per step; heavy-ball velocity likewise.
 
-    Cost: two closure calls and 2 gradients per player per step. The losses returned and the gradient
-    norms in ``last_grad_norms`` are those at θ_t (the first evaluation).
+    Cost: 2 gradients per player per step; two closure calls (two per player when alternating). The
+    losses returned and the gradient norms in ``last_grad_norms`` are those at θ_t (each player's first
+    evaluation).
     """
 
-    def _step(self, evaluate: Closure, active: list[int]) -> None:
-        saved = {i: self.snapshot(i) for i in active}
+    def _group_step(self, evaluate: Closure, group: list[int]) -> None:
+        saved = {i: self.snapshot(i) for i in group}
         losses = evaluate()
-        grads = {i: self.gradient(losses, i) for i in active}
+        grads = {i: self.gradient(losses, i) for i in group}
         del losses
-        norms = list(self.last_grad_norms)
-        for i in active:
+        norms = {i: self.last_grad_norms[i] for i in group}
+        for i in group:
             self.add_to_params(i, self._delta(i, grads[i]))
         losses = evaluate()
-        grads = {i: self.gradient(losses, i) for i in active}
+        grads = {i: self.gradient(losses, i) for i in group}
         del losses
-        for i in active:
+        for i in group:
             self.set_params(i, saved[i])
             self.add_to_params(i, self._delta(i, grads[i]))
-        self.last_grad_norms[:] = norms  # in place: the list may be shared (lookahead)
+            self.last_grad_norms[i] = norms[i]  # in place: the list may be shared (lookahead)
 
 
 @OPTIMIZERS.register("past-extragradient")
@@ -112,26 +146,27 @@ class PastExtragradient(TransformGame):
         θ_{t+1} = θ_t + T(g(θ_{t+½}))      (one evaluation; g(θ_{t+½}) is stored for the next step)
 
     First step: there is no past gradient, so no extrapolation (θ_{½} = θ_0) and the update uses the
-    current gradient g(θ_0), which is then stored — as in the authors' code, and exactly 1 gradient
-    per player on every step. With ``base: sgd`` the extrapolated points θ_{t+½} coincide with the
+    current gradient g(θ_0), which is then stored; so the cost is exactly 1 gradient per player on
+    every step, the first included. With ``base: sgd`` the extrapolated points θ_{t+½} coincide with the
     iterates of ``optimistic`` (OGDA) started from θ_0.
 
     With a stateful rule its state advances at both the extrapolation (with the stored gradient) and
-    the update, as in Gidel et al.'s code. The stored gradient is the clipped one. The losses returned
-    and the gradient norms are those at θ_{t+½}, the only point evaluated.
+    the update, consistently with ``extragradient`` (so Adam's moments see each gradient twice).
+    The stored gradient is the clipped one. The losses returned and the gradient norms are those at
+    θ_{t+½}, the only point evaluated.
     """
 
-    def _step(self, evaluate: Closure, active: list[int]) -> None:
+    def _group_step(self, evaluate: Closure, group: list[int]) -> None:
         saved: dict[int, list[Tensor]] = {}
-        for i in active:
+        for i in group:
             past = self.player_state(i).get("past_grad")
             if past is not None:
                 saved[i] = self.snapshot(i)
                 self.add_to_params(i, self._delta(i, past))
         losses = evaluate()
-        grads = {i: self.gradient(losses, i) for i in active}
+        grads = {i: self.gradient(losses, i) for i in group}
         del losses
-        for i in active:
+        for i in group:
             if i in saved:
                 self.set_params(i, saved[i])
             self.add_to_params(i, self._delta(i, grads[i]))
@@ -152,14 +187,14 @@ class Optimistic(TransformGame):
     The previous step u_{t−1} is kept per player in the state (``prev_step``); it starts at zero
     (u_{−1} = 0, as zero-initialised moments give), so the first step is θ_1 = θ_0 + 2 u_0.
 
-    Cost: one closure call and 1 gradient per player per step.
+    Cost: 1 gradient per player per step; one closure call (one per player when alternating).
     """
 
-    def _step(self, evaluate: Closure, active: list[int]) -> None:
+    def _group_step(self, evaluate: Closure, group: list[int]) -> None:
         losses = evaluate()
-        grads = {i: self.gradient(losses, i) for i in active}
+        grads = {i: self.gradient(losses, i) for i in group}
         del losses
-        for i in active:
+        for i in group:
             step = self._delta(i, grads[i])
             state = self.player_state(i)
             previous = state.get("prev_step")

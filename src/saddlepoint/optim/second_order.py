@@ -43,7 +43,12 @@ def _truthy(key: str, value: Any) -> bool:
 
 
 class SecondOrder(GameOptimizer):
-    """Shared machinery: the ``hvp``/``fd_eps`` settings and the per-step :class:`GameDerivatives`."""
+    """Shared machinery: the ``hvp``/``fd_eps`` settings and the per-step :class:`GameDerivatives`.
+
+    Finite-difference products evaluate the closure at perturbed parameters; so that the registered
+    buffers (BatchNorm statistics) hold the update of the evaluation at the current point — as in
+    exact mode — they are put back to their values after the first evaluation when the step ends.
+    """
 
     defaults: dict[str, Any] = {**GameOptimizer.defaults, "lr": 1e-2, "hvp": "exact", "fd_eps": None}
     game_level = frozenset({"hvp", "fd_eps"})
@@ -57,6 +62,23 @@ class SecondOrder(GameOptimizer):
             raise ConfigError(f"optim.fd_eps: expected a positive number, got {eps!r}")
         #: diagnostics of the last step's linear solve (CGD/ACGD): iterations, residual, converged
         self.last_solve: dict[str, Any] = {}
+
+    def step(self, closure, players=None):
+        self._buffers_after_first = None
+        losses = super().step(closure, players)
+        if self._buffers_after_first is not None:
+            with torch.no_grad():
+                for buf, saved in zip(self.buffers, self._buffers_after_first, strict=True):
+                    buf.copy_(saved)
+            self._buffers_after_first = None
+        return losses
+
+    def first_evaluation(self, evaluate: Closure) -> list[Tensor]:
+        """The step's first closure call; remembers the buffers it leaves (see the class doc)."""
+        losses = list(evaluate())
+        if self.buffers and self.shared["hvp"] == "fd":
+            self._buffers_after_first = [b.detach().clone() for b in self.buffers]
+        return losses
 
     def derivatives(self, evaluate: Closure, losses: list[Tensor]) -> GameDerivatives:
         return GameDerivatives(
@@ -102,7 +124,7 @@ class _FieldMethod(SecondOrder):
         raise NotImplementedError
 
     def _step(self, evaluate: Closure, active: list[int]) -> None:
-        losses = evaluate()
+        losses = self.first_evaluation(evaluate)
         d = self.derivatives(evaluate, losses)
         n = len(self.players)
         for i in range(n):
@@ -280,7 +302,7 @@ class CGD(SecondOrder):
 
     # ------------------------------------------------------------------ the step
     def _step(self, evaluate: Closure, active: list[int]) -> None:
-        losses = evaluate()
+        losses = self.first_evaluation(evaluate)
         d = self.derivatives(evaluate, losses)
         if len(set(active)) < 2:
             g = self.own_gradients(d, list(active))

@@ -27,7 +27,7 @@ from ..config import Config, build_config, dump_yaml, to_dict
 from ..data import Dataset, build_dataset
 from ..errors import ConfigError, DivergenceError, UserError
 from ..losses import LOSSES, build_penalty
-from ..metrics import evaluate_metrics, default_metrics
+from ..metrics import default_metrics, evaluate_metrics
 from ..models import build_models, native_resolution
 from ..optim import build as build_optimizer
 from ..report.plots import save_image_grid, save_scatter
@@ -46,7 +46,7 @@ class Interrupted(Exception):
 def versions() -> dict[str, str]:
     import numpy
 
-    return {"saddlepoint": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+    return {"saddlepoint": __version__, "torch": str(torch.__version__), "numpy": numpy.__version__,
             "python": sys.version.split()[0]}
 
 
@@ -158,7 +158,9 @@ class Trainer:
             pts = self.generate(self.cfg.eval.samples)
             stats = self.last_metrics.get("modes")
             hq = self.last_metrics.get("hq")
-            title = f"step {self.step}" + (f" · modes {stats}, {100 * hq:.1f}% high quality" if stats is not None else "")
+            title = f"step {self.step}"
+            if stats is not None:
+                title += f" · modes {stats}, {100 * hq:.1f}% high quality"
             return save_scatter(pts, path, getattr(self.dataset, "centers", None), title)
         return save_image_grid(self.generate(len(self.fixed_z), z=self.fixed_z), path, nrow=8)
 
