@@ -66,10 +66,10 @@ def test_n_critic_and_penalties(tmp_path):
 RING_PRESET = {
     "seed": 0,
     "data": {"name": "ring"},
-    "model": {"name": "mlp", "z_dim": 16, "width": 128, "depth": 3},
+    "model": {"name": "mlp", "z_dim": 2, "width": 128, "depth": 3},
     "loss": {"name": "ns"},
     "optim": {"name": "adam", "lr": 1e-3, "beta1": 0.5, "scheme": "simultaneous"},
-    "train": {"steps": 2000, "batch_size": 256, "ema": 0.0},
+    "train": {"steps": 3000, "batch_size": 256, "ema": 0.0},
     "eval": {"samples": 2500},
     "log": {"every": 500, "progress": "none"},
 }

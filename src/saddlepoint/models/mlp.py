@@ -86,15 +86,16 @@ def mlp(
     batchnorm: bool = False,
     spectral_norm: bool = False,
     tanh_output: bool = False,
-    init: str = "normal",
+    init: str = "default",
 ) -> tuple[nn.Module, nn.Module]:
     """Multi-layer perceptrons for flat data (the 2-D ring and grid).
 
     ``depth`` hidden layers of ``width`` units in both players (PacGAN, Lin et al. 2018, uses G with
     4 × 400 BN+ReLU and a 3-layer maxout D of 200 units); ``activation`` ∈ relu | leaky_relu (slope
     0.2) | tanh | elu; ``batchnorm`` adds BatchNorm to G's hidden layers; ``spectral_norm`` normalises
-    D's layers; ``tanh_output`` squashes G's output to [-1, 1] (for image data); ``init`` 'normal' is
-    N(0, 0.02) (DCGAN), 'default' keeps PyTorch's initialisation.
+    D's layers; ``tanh_output`` squashes G's output to [-1, 1] (for image data); ``init`` 'default' keeps
+    PyTorch's initialisation (measured better on the ring: 8/6 modes at 3k steps for seeds 0/1 vs 6/5 with
+    N(0, 0.02), whose tiny activations slow the start); 'normal' is N(0, 0.02) as in DCGAN.
     """
     z_dim = check_z_dim(z_dim)
     shape = tuple(int(s) for s in sample_shape)
