@@ -67,15 +67,16 @@ class LossConfig:
 class OptimConfig:
     name: str = "adam"
     lr: float | list[float] | None = None
-    scheme: str = "alternating"
-    hvp: str = "exact"
+    scheme: str | None = None  # None: the method's default (simultaneous)
+    hvp: str | None = None  # None: the method's default (exact)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def hyper_parameters(self) -> dict[str, Any]:
         """The keyword arguments for :func:`saddlepoint.optim.build` (unset values left to the method)."""
         hp: dict[str, Any] = dict(self.extra)
-        if self.lr is not None:
-            hp["lr"] = self.lr
+        for key in ("lr", "scheme", "hvp"):
+            if getattr(self, key) is not None:
+                hp[key] = getattr(self, key)
         return hp
 
 
@@ -256,7 +257,7 @@ def _apply(obj: Any, updates: dict[str, Any], prefix: str) -> None:
             _apply(current, value, f"{key}.")
             continue
         coerced = _coerce(value, hints[name], key)
-        if key in CHOICES and coerced not in CHOICES[key]:
+        if key in CHOICES and coerced is not None and coerced not in CHOICES[key]:
             raise ConfigError(f"{key}: unknown value {coerced!r}; valid: {', '.join(CHOICES[key])}")
         setattr(obj, name, coerced)
 

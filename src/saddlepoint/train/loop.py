@@ -392,26 +392,13 @@ def setup(cfg: Config, out: Path) -> Trainer:
         cfg.optim.name,
         [list(G.parameters()), list(D.parameters())],
         buffers=[*G.buffers(), *D.buffers()],
-        **_optimizer_hyper_parameters(cfg),
+        **cfg.optim.hyper_parameters(),
     )
     ema = EMA(G, cfg.train.ema) if cfg.train.ema > 0 else None
     data_gen = torch.Generator().manual_seed(cfg.seed)
     noise_gen = torch.Generator().manual_seed(cfg.seed + 1)
     fixed_z = torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
     return Trainer(cfg, out, device, dataset, G, D, loss_fn, penalties, opt, ema, data_gen, noise_gen, fixed_z)
-
-
-def _optimizer_hyper_parameters(cfg: Config) -> dict[str, Any]:
-    """``optim.*`` → build() keywords; ``scheme``/``hvp`` only go to the methods that accept them."""
-    from ..optim import OPTIMIZERS
-
-    method = OPTIMIZERS.get(cfg.optim.name, "optim.name")
-    hp = cfg.optim.hyper_parameters()
-    accepted = getattr(method, "defaults", {})
-    for key in ("scheme", "hvp"):
-        if key in accepted:
-            hp[key] = getattr(cfg.optim, key)
-    return hp
 
 
 def prepare_out_dir(out: Path | None, cfg: Config) -> Path:
