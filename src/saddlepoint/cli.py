@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("resume", help="continue a run from its last checkpoint")
     r.add_argument("run_dir")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    r.add_argument("--force", action="store_true", help="resume even if the configuration changed")
 
     e = sub.add_parser("eval", help="evaluate a run's generator")
     e.add_argument("run_dir")
@@ -99,7 +100,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from .config import nest, parse_sets
     from .train import resume
 
-    out = resume(args.run_dir, nest(parse_sets(args.set)))
+    out = resume(args.run_dir, nest(parse_sets(args.set)), force=args.force)
     summary = json.loads((out / "summary.json").read_text())
     print(f"run directory: {out}")
     print(f"samples: {out / summary['samples']}")

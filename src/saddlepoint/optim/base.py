@@ -159,9 +159,9 @@ class GameOptimizer:
             raise ConfigError(
                 f"optimizer state is for {state_dict.get('method')!r}, not {type(self).__name__!r}"
             )
+        # Hyper-parameters stay those given to the constructor (the config is their source of truth, so
+        # a deliberate change on resume takes effect); the state carries the method's memory.
         self.state = _clone(state_dict["state"])
-        self.hp = copy.deepcopy(state_dict["hp"])
-        self.shared = copy.deepcopy(state_dict["shared"])
         self.step_count = int(state_dict["step_count"])
         self.counts = dict(state_dict["counts"])
 

@@ -210,15 +210,21 @@ class Trainer:
             raise UserError(f"checkpoint does not match this run's models or optimizer: {exc}") from None
 
     def save_checkpoint(self) -> Path:
+        """Write ``checkpoints/last.pt`` atomically (never with non-finite parameters) and keep the last
+        ``checkpoint.keep`` as ``step_*.pt`` hard links to the same bytes."""
+        self.check_parameters()
         ckpt_dir = self.out / "checkpoints"
-        state = self.state()
         last = ckpt_dir / "last.pt"
-        save_atomic(state, last)
+        save_atomic(self.state(), last)
         keep = self.cfg.checkpoint.keep
         if keep > 1:
-            save_atomic(state, ckpt_dir / f"step_{self.step:08d}.pt")
-            old = sorted(ckpt_dir.glob("step_*.pt"))[: -(keep - 1)]
-            for path in old:
+            numbered = ckpt_dir / f"step_{self.step:08d}.pt"
+            numbered.unlink(missing_ok=True)
+            try:
+                os.link(last, numbered)
+            except OSError:
+                save_atomic(self.state(), numbered)
+            for path in sorted(ckpt_dir.glob("step_*.pt"))[: -(keep - 1)]:
                 path.unlink(missing_ok=True)
         return last
 
@@ -299,9 +305,7 @@ class Trainer:
             summary["samples"] = str(samples.relative_to(self.out))
         if error is not None:
             summary["error"] = error
-        tmp = self.out / "summary.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.out / "summary.json")
+        _write_text_atomic(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
 
 
 class Progress:
@@ -424,20 +428,71 @@ def train(config: Config | dict[str, Any] | None = None, out: str | Path | None 
     cfg = config if isinstance(config, Config) else build_config(config or {})
     trainer = setup(cfg, Path(out) if out is not None else Path("."))
     trainer.out = prepare_out_dir(Path(out) if out is not None else None, cfg)
-    (trainer.out / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
+    _write_text_atomic(trainer.out / "config.yaml", dump_yaml(cfg))
     trainer.run()
     return trainer.out
 
 
-def resume(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> Path:
-    """Continue a run from ``checkpoints/last.pt`` (``train.steps`` may be raised)."""
+#: config sections/keys that may change on resume without ``--force`` (they do not change the numbers)
+RESUMABLE_CHANGES = ("train.steps", "eval.", "log.", "checkpoint.")
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested config dicts."""
+    keys = sorted(set(old) | set(new))
+    diffs: list[str] = []
+    for key in keys:
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            diffs.append(f"{prefix}{key}")
+    return diffs
+
+
+def resume(run_dir: str | Path, overrides: dict[str, Any] | None = None, force: bool = False) -> Path:
+    """Continue a run exactly from ``checkpoints/last.pt``.
+
+    Only ``train.steps`` and the evaluation, logging and checkpoint keys may change; other changes are
+    refused (they would make the resumed run a different experiment) unless ``force``.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory {run_dir} does not exist")
     ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    try:
+        old = build_config(ckpt["config"])
+    except ConfigError as exc:
+        raise UserError(f"checkpoint {run_dir / 'checkpoints' / 'last.pt'}: its config is invalid ({exc})") from None
     cfg = build_config(ckpt["config"], overrides or {})
+    changed = [k for k in config_differences(to_dict(old), to_dict(cfg)) if not k.startswith(RESUMABLE_CHANGES)]
+    if changed and not force:
+        raise UserError(f"resume {run_dir}: configuration differs from the checkpoint in {', '.join(changed)} "
+                        "(use --force to resume anyway)")
     trainer = setup(cfg, run_dir)
     trainer.load_state(ckpt)
-    (run_dir / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
+    _truncate_log(run_dir / "metrics.jsonl", trainer.step)
+    _write_text_atomic(run_dir / "config.yaml", dump_yaml(cfg))
     trainer.run()
     return run_dir
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop records written after the checkpoint (and any torn last line) so the log matches the state."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and record.get("step", 0) <= step and not record.get("final"):
+            kept.append(line)
+    _write_text_atomic(path, "".join(f"{line}\n" for line in kept))
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
