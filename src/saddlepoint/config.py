@@ -96,6 +96,16 @@ class EvalConfig:
     every: int = 0
     metrics: list[str] = field(default_factory=list)
     samples: int = 2500
+    # feature network for fid/kid/prdc/is: None or "auto" (MNIST classifier for grey and Stacked-MNIST
+    # images, Inception if inception_path is set), "mnist", "inception", or a TorchScript file path
+    features: str | None = None
+    inception_path: str | None = None  # local TorchScript (or torchvision state-dict) Inception-v3
+    cache_dir: str | None = None  # real-data statistics cache; None: $SADDLEPOINT_CACHE or ~/.cache; "none": off
+    real_samples: int = 10000  # reference images (a fixed seeded subset when the data set is larger)
+    prdc_k: int = 5
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    is_splits: int = 10
 
 
 @dataclass

@@ -121,6 +121,14 @@ class FeatureExtractor:
     preprocess: str = "none"
     batch_size: int = 500
     device: torch.device | str = "cpu"
+    module: nn.Module | None = None  # the network, moved by :meth:`to`
+
+    def to(self, device: torch.device | str) -> FeatureExtractor:
+        """Run the network on ``device`` (in place; returns self)."""
+        if self.module is not None:
+            self.module.to(device)
+        self.device = device
+        return self
 
     def _run(self, fn: Callable[[Tensor], Tensor], images: Tensor) -> Tensor:
         out = []
@@ -167,7 +175,8 @@ def as_extractor(obj: Any, *, name: str | None = None, identity: str | None = No
         obj.eval()
         identity = identity or f"module:{_module_identity(obj)}"
     logits = getattr(obj, "logits", None)
-    return FeatureExtractor(label, obj, logits if callable(logits) else None, identity=identity)
+    module = obj if isinstance(obj, nn.Module) else None
+    return FeatureExtractor(label, obj, logits if callable(logits) else None, identity=identity, module=module)
 
 
 def _to_grey28(x: Tensor) -> Tensor:
@@ -199,7 +208,7 @@ def mnist_extractor() -> FeatureExtractor:
 
     return FeatureExtractor(
         "mnist", feats, logits, identity=f"mnist-cnn:{_mnist_digest()}",
-        preprocess="per-channel, bilinear-antialias to 28x28, [-1,1]",
+        preprocess="per-channel, bilinear-antialias to 28x28, [-1,1]", module=net,
     )
 
 
@@ -249,7 +258,7 @@ def torchscript_extractor(path: str | os.PathLike[str], *, key: str = "eval.feat
     module.eval()
     identity = f"torchscript:{_file_digest(p)}"
     if not inception:
-        return FeatureExtractor(p.name, module, identity=identity, preprocess="none, [-1,1]")
+        return FeatureExtractor(p.name, module, identity=identity, preprocess="none, [-1,1]", module=module)
     if _accepts_return_features(module):
         # NVIDIA convention: float 0..255, any size (resized inside), 3 channels
         def feats(x: Tensor) -> Tensor:
@@ -260,14 +269,14 @@ def torchscript_extractor(path: str | os.PathLike[str], *, key: str = "eval.feat
             return torch.log(probs.double().clamp_min(1e-30))
 
         return FeatureExtractor("inception", feats, logits, identity=identity, batch_size=100,
-                                preprocess="rgb, 0..255, network-internal resize")
+                                preprocess="rgb, 0..255, network-internal resize", module=module)
 
     def feats299(x: Tensor) -> Tensor:
         y = F.interpolate(_rgb(x), size=(299, 299), mode="bilinear", align_corners=False)
         return module(((y + 1) * 127.5 - 128.0) / 128.0)
 
     return FeatureExtractor("inception", feats299, identity=identity, batch_size=100,
-                            preprocess="rgb, bilinear to 299x299, (x255-128)/128")
+                            preprocess="rgb, bilinear to 299x299, (x255-128)/128", module=module)
 
 
 def _rgb(x: Tensor) -> Tensor:
@@ -304,7 +313,7 @@ def _inception_from_state_dict(p: Path, key: str) -> FeatureExtractor:
         return net(((y + 1) / 2 - mean) / std)
 
     return FeatureExtractor("inception", feats, lambda x: fc(feats(x)), identity=f"state-dict:{_file_digest(p)}",
-                            batch_size=100, preprocess="rgb, bilinear to 299x299, ImageNet mean/std")
+                            batch_size=100, preprocess="rgb, bilinear to 299x299, ImageNet mean/std", module=net)
 
 
 # ---------------------------------------------------------------------------------------- resolve

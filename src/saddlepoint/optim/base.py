@@ -24,6 +24,7 @@ What the framework guarantees (so that no method and no user has to think about 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -104,11 +105,11 @@ class GameOptimizer:
         self.shared: dict[str, Any] = {}
         for key, value in merged.items():
             if key in self.game_level:
-                self.shared[key] = value
+                self.shared[key] = check_hyper_parameter(key, value, self.defaults.get(key))
                 continue
             values = per_player(value, n, f"optim.{key}")
             for i in range(n):
-                self.hp[i][key] = values[i]
+                self.hp[i][key] = check_hyper_parameter(key, values[i], self.defaults.get(key))
         self.state: dict[str, Any] = {}
         self.step_count = 0
         self.counts = {"closure": 0, "grad": 0, "hvp": 0}
@@ -205,6 +206,30 @@ class GameOptimizer:
         """``self.state['players'][i]``, created on first use."""
         players = self.state.setdefault("players", [{} for _ in self.players])
         return players[i]
+
+
+def check_hyper_parameter(key: str, value: Any, default: Any) -> Any:
+    """Type-check a hyper-parameter against its default: numbers must be finite real numbers (``lr`` and
+    ``max_grad_norm`` positive), strings strings, booleans booleans; ``None`` defaults accept None or a number."""
+    def bad(expected: str) -> ConfigError:
+        return ConfigError(f"optim.{key}: expected {expected}, got {value!r}")
+
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if isinstance(default, (int, float)) or (default is None and value is not None and key != "inner"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        if not math.isfinite(value):
+            raise bad("a finite number")
+        if key in ("lr", "max_grad_norm") and value <= 0:
+            raise bad("a positive number")
+        return int(value) if isinstance(default, int) and not isinstance(default, bool) and float(value).is_integer() \
+            else value
+    if isinstance(default, str) and not isinstance(value, str):
+        raise bad("a name")
+    return value
 
 
 def per_player(value: Any, n: int, key: str) -> list[Any]:

@@ -69,3 +69,183 @@ def save_scatter(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+# ---------------------------------------------------------------------------------- curves over training
+#: ``groups`` below map a label (one configuration) to its runs, each run a list of metrics.jsonl records
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _finish(fig, path: Path | None) -> Path | bytes:
+    """Save ``fig`` as PNG to ``path`` (returned) or, when ``path`` is None, return the PNG bytes."""
+    import io
+
+    plt = _pyplot()
+    try:
+        if path is None:
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png")
+            return buf.getvalue()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+        return path
+    finally:
+        plt.close(fig)
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def metric_band(runs, metric: str) -> dict[str, np.ndarray]:
+    """Mean and standard error over runs of ``metric`` at each logged step.
+
+    ``runs``: one list of records per run (seeds of one configuration). Returns arrays ``step``, ``time``
+    (mean wall-clock at that step), ``mean``, ``se`` (0 where one run has the step) and ``n``.
+    """
+    per_run: list[dict[int, tuple[float | None, float]]] = []
+    for records in runs:
+        points: dict[int, tuple[float | None, float]] = {}
+        for rec in records:
+            if "event" in rec or not isinstance(rec.get("step"), int):
+                continue
+            value = _number(rec.get(metric))
+            if value is not None:
+                points[rec["step"]] = (_number(rec.get("time")), value)
+        per_run.append(points)
+    steps = sorted(set().union(*per_run)) if per_run else []
+    out: dict[str, list[float]] = {"step": [], "time": [], "mean": [], "se": [], "n": []}
+    for step in steps:
+        vals = np.array([p[step][1] for p in per_run if step in p])
+        times = [p[step][0] for p in per_run if step in p and p[step][0] is not None]
+        out["step"].append(step)
+        out["time"].append(float(np.mean(times)) if times else float("nan"))
+        out["mean"].append(float(vals.mean()))
+        out["se"].append(float(vals.std(ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else 0.0)
+        out["n"].append(len(vals))
+    return {key: np.asarray(value, dtype=float) for key, value in out.items()}
+
+
+def _draw_band(ax, band: dict[str, np.ndarray], x: str, label: str, color) -> bool:
+    if not len(band["step"]):
+        return False
+    xs = band[x]
+    keep = np.isfinite(xs)
+    xs, mean, se = xs[keep], band["mean"][keep], band["se"][keep]
+    if not len(xs):
+        return False
+    style = {"marker": "o", "markersize": 3} if len(xs) < 12 else {}
+    ax.plot(xs, mean, color=color, label=label, linewidth=1.4, **style)
+    if np.any(se > 0):
+        ax.fill_between(xs, mean - se, mean + se, color=color, alpha=0.2, linewidth=0)
+    return True
+
+
+def _colors(n: int) -> list:
+    plt = _pyplot()
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _short(label: str, width: int = 60) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def plot_metric_curves(groups, metric: str, path: Path | None = None, title: str | None = None) -> Path | bytes:
+    """``metric`` against step (left) and wall-clock seconds (right): one line per configuration, the
+    band ± one standard error over its seeds."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    colors = _colors(len(groups))
+    drawn = False
+    for (label, runs), color in zip(groups.items(), colors):
+        band = metric_band(runs, metric)
+        drawn |= _draw_band(axes[0], band, "step", _short(label), color)
+        _draw_band(axes[1], band, "time", _short(label), color)
+    for ax, xlabel in zip(axes, ("step", "wall-clock (s)")):
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or f"{metric} (band: ± standard error over seeds)", fontsize=10)
+    if drawn:
+        axes[1].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+PLAYER_CURVES = (("loss_g", "generator loss"), ("loss_d", "discriminator loss"),
+                 ("grad_norm_g", "generator gradient norm"), ("grad_norm_d", "discriminator gradient norm"))
+
+
+def plot_player_curves(groups, path: Path | None = None, title: str | None = None) -> Path | bytes:
+    """Per-player losses and gradient norms against step (2×2), bands over seeds."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7), dpi=100)
+    colors = _colors(len(groups))
+    for ax, (metric, name) in zip(axes.flat, PLAYER_CURVES):
+        positive = True
+        for (label, runs), color in zip(groups.items(), colors):
+            band = metric_band(runs, metric)
+            _draw_band(ax, band, "step", _short(label), color)
+            positive &= bool(len(band["mean"]) == 0 or np.all(band["mean"] - band["se"] > 0))
+        if metric.startswith("grad_norm") and positive and ax.has_data():
+            ax.set_yscale("log")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    if axes[0, 0].has_data():
+        axes[0, 0].legend(fontsize=7, loc="best")
+    fig.suptitle(title or "players (band: ± standard error over seeds)", fontsize=10)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def plot_sample_panels(panels, path: Path | None = None, ncols: int = 4, title: str | None = None,
+                       panel_inches: float = 3.4) -> Path | bytes:
+    """Sample pictures side by side: ``panels`` is a list of ``(caption, image path or None)``.
+
+    Used for 2-D final samples (the scatter plots with the mode centres that the loop writes) and for
+    image sample grids; a missing picture (a run that diverged or failed) is drawn as a grey panel.
+    """
+    plt = _pyplot()
+    panels = list(panels)
+    ncols = max(1, min(ncols, len(panels) or 1))
+    nrows = max(1, math.ceil(len(panels) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_inches * ncols, (panel_inches + 0.4) * nrows), dpi=100,
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (caption, image) in zip(axes.flat, panels):
+        if image is not None and Path(image).is_file():
+            with Image.open(image) as img:
+                ax.imshow(np.asarray(img.convert("RGB")), interpolation="lanczos")
+        else:
+            ax.set_facecolor("#eeeeee")
+            ax.text(0.5, 0.5, "no samples", ha="center", va="center", fontsize=9, color="#777777",
+                    transform=ax.transAxes)
+            ax.axis("on")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        ax.set_title(_wrap(caption), fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def _wrap(text: str, width: int = 42) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width, break_long_words=True)[:4])
