@@ -63,12 +63,13 @@ def test_arbitrary_argument_lists_exit_cleanly(argv):
     assert code in (0, 2, 3)
 
 
+YAML_TEXTS = ["train: 5", "train: {steps: -1}", "- a\n- b", "data: {name: [ring]}", "optim: {lr: {a: 1}}",
+              "seed: 1e9999", "model: null", "!!python/object:os.system {}",
+              "train: {steps: 1, batch_size: 4}\ndata: {name: ring}\nmodel: {name: mlp, z_dim: 2, width: 4}"]
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=st.one_of(st.text(max_size=200), st.sampled_from(["train: 5", "train: {steps: -1}", "- a\n- b",
-                                                              "data: {name: [ring]}", "optim: {lr: {a: 1}}",
-                                                              "seed: 1e9999", "model: null", "!!python/object:os.system {}",
-                                                              "train: {steps: 1, batch_size: 4}\ndata: {name: ring}\n"
-                                                              "model: {name: mlp, z_dim: 2, width: 4}"])))
+@given(text=st.one_of(st.text(max_size=200), st.sampled_from(YAML_TEXTS)))
 def test_generated_config_files(text, tmp_path_factory):
     d = tmp_path_factory.mktemp("cfg")
     path = d / "c.yaml"
