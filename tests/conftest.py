@@ -17,3 +17,7 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data not available")
     return SHARED_DATA
+
+# real-data feature statistics go to a per-session temporary cache, never to ~/.cache
+_CACHE = Path(os.environ.get("TMPDIR", "/tmp")) / f"saddlepoint-test-cache-{os.getpid()}"
+os.environ.setdefault("SADDLEPOINT_CACHE", str(_CACHE))

@@ -87,9 +87,7 @@ def test_run_game_writes_trajectory_and_plots(tmp_path: pathlib.Path, name: str,
 
 
 def test_run_game_converges_with_cgd_and_stops_on_divergence(tmp_path: pathlib.Path) -> None:
-    out = run_game(
-        "bilinear", {"optim.name": "cgd", "optim.lr": 1.0, "steps": 60, "seed": 3}, tmp_path / "cgd"
-    )
+    out = run_game("bilinear", {"optim.name": "cgd", "optim.lr": 1.0, "steps": 60, "seed": 3}, tmp_path / "cgd")
     records = _read(out)
     assert records[-1]["distance"] < 1e-3 * records[0]["distance"]
     out = run_game("bilinear", {"optim.lr": 3.0, "steps": 500}, tmp_path / "gda")  # sgd: spirals out

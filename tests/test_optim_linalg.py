@@ -55,9 +55,9 @@ class TinyGAN:
         def fn(theta: Tensor) -> Tensor:
             g = unflatten(theta[:ng], [torch.empty(s) for s in shapes[0]])
             d = unflatten(theta[ng:], [torch.empty(s) for s in shapes[1]])
-            return self.losses_with(
-                dict(zip(self.names[0], g, strict=True)), dict(zip(self.names[1], d, strict=True))
-            )[k]
+            return self.losses_with(dict(zip(self.names[0], g, strict=True)), dict(zip(self.names[1], d, strict=True)))[
+                k
+            ]
 
         return fn
 
@@ -211,9 +211,7 @@ def test_gmres_on_the_cgd_block_system() -> None:
     g = torch.Generator().manual_seed(6)
     B = torch.randn(4, 3, generator=g, dtype=DT)
     C = torch.randn(3, 4, generator=g, dtype=DT)
-    M = torch.cat(
-        [torch.cat([torch.eye(4, dtype=DT), 0.7 * B], 1), torch.cat([0.7 * C, torch.eye(3, dtype=DT)], 1)]
-    )
+    M = torch.cat([torch.cat([torch.eye(4, dtype=DT), 0.7 * B], 1), torch.cat([0.7 * C, torch.eye(3, dtype=DT)], 1)])
     rhs = [torch.randn(4, generator=g, dtype=DT), torch.randn(3, generator=g, dtype=DT)]
     sol, _ = gmres(lambda v: [v[0] + 0.7 * B @ v[1], v[1] + 0.7 * C @ v[0]], rhs, tol=1e-13)
     assert torch.allclose(flatten(sol), torch.linalg.solve(M, flatten(rhs)), atol=1e-11)

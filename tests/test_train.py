@@ -96,3 +96,41 @@ def test_ring_covers_modes_and_is_deterministic(tmp_path):
     covered = sum(int((dist[:, k] < 3 * ring.std).any()) for k in range(8))
     assert covered >= 6, metrics[0]
     assert metrics[0]["modes"] == covered
+
+
+ALL_OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam", "rmsprop", "extragradient", "past-extragradient",
+                  "optimistic", "lookahead", "consensus", "sga", "cgd", "acgd"]
+
+
+def test_every_registered_optimizer_is_covered():
+    from saddlepoint.optim import OPTIMIZERS
+
+    assert set(OPTIMIZERS.names()) == set(ALL_OPTIMIZERS)
+
+
+@pytest.mark.parametrize("optimizer", ALL_OPTIMIZERS)
+def test_every_optimizer_trains_a_batchnorm_generator_with_a_penalty(optimizer, tmp_path):
+    """Integration: any method as optim.name, BatchNorm in G, a gradient penalty in D's loss."""
+    cfg = build_config(ring_config(model={"batchnorm": True}, loss={"name": "wgan", "penalty": ["gp"]},
+                                   optim={"name": optimizer, "lr": 1e-3}, train={"steps": 3}))
+    trainer = setup(cfg, tmp_path)
+    trainer.out = tmp_path
+    (tmp_path / "samples").mkdir(exist_ok=True)
+    bn = [m for m in trainer.G.modules() if isinstance(m, torch.nn.BatchNorm1d)][0]
+    G0 = [p.detach().clone() for p in trainer.G.parameters()]
+    trainer.run()
+    assert bn.num_batches_tracked.item() == 3  # one BatchNorm update per step, however many closure calls
+    assert any(not torch.equal(a, b) for a, b in zip(G0, trainer.G.parameters()))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    if optimizer in ("consensus", "sga", "cgd", "acgd"):
+        assert summary["hvps"] > 0
+
+
+@pytest.mark.parametrize("optimizer", ["extragradient", "consensus", "acgd"])
+def test_image_gan_with_batchnorm_and_dropout(optimizer, tmp_path):
+    cfg = build_config({"data": {"name": "mnist-t10k", "limit": 128}, "model": {"name": "dcgan28", "z_dim": 8,
+                        "width": 0.125}, "optim": {"name": optimizer, "lr": 1e-3},
+                        "train": {"steps": 2, "batch_size": 8, "ema": 0.5}, "log": {"progress": "none"}})
+    run = train_run(cfg, tmp_path / "run")
+    assert json.loads((run / "summary.json").read_text())["status"] == "completed"

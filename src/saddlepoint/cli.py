@@ -1,4 +1,4 @@
-"""Command line: ``saddlepoint train|resume|eval|sample|game|list`` (see CONTRACTS.md).
+"""Command line: ``saddlepoint train|resume|eval|sample|game|sweep|compare|list`` (see CONTRACTS.md).
 
 Exit codes: 0 success · 2 bad input (one ``error:`` line) · 3 training diverged · 130 interrupted.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .errors import DivergenceError, UserError
+from .experiments.cli import add_compare_parser, add_sweep_parser, cmd_compare, cmd_sweep
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("name")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     g.add_argument("--out")
+
+    add_sweep_parser(sub)
+    add_compare_parser(sub)
 
     ls = sub.add_parser("list", help="list registered names")
     ls.add_argument("kind", nargs="?", choices=sorted(_registries()))
@@ -155,13 +159,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     trainer = _load_run(args.run_dir)
     names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else (
-        trainer.cfg.eval.metrics or default_metrics(trainer.dataset))
+        trainer.cfg.eval.metrics or default_metrics(trainer.dataset, trainer.cfg.eval))
     if not names:
         raise UserError("--metrics: no metric given and none is computed by default for this dataset")
     n = args.samples or trainer.cfg.eval.samples
     if n < 1:
         raise UserError("--samples: must be at least 1")
-    results = evaluate_metrics(names, trainer.generate(n, use_ema=args.ema), trainer.dataset)
+    results = evaluate_metrics(names, trainer.generate(n, use_ema=args.ema), trainer.dataset, trainer.cfg.eval)
     summary_path = Path(args.run_dir) / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     summary.setdefault("eval", {})["ema" if args.ema else "raw"] = {"samples": n, **results}
@@ -198,6 +202,8 @@ COMMANDS = {
     "sample": cmd_sample,
     "game": cmd_game,
     "list": cmd_list,
+    "sweep": cmd_sweep,
+    "compare": cmd_compare,
 }
 
 

@@ -112,6 +112,8 @@ class EvalConfig:
 class LogConfig:
     every: int = 50
     progress: str = "auto"
+    tensorboard: bool = False
+    report: bool = True  # write report.html at the end of train/resume
 
 
 @dataclass

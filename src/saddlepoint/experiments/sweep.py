@@ -50,8 +50,8 @@ FORMAT = "saddlepoint-sweep"
 #: statuses after which a run is not repeated by a re-run of the sweep
 FINAL_STATUSES = ("completed", "diverged")
 #: config keys that do not change what a run computes (ignored when checking a finished run's config)
-NUISANCE_KEYS = ("seed", "train.threads", "log.progress", "checkpoint.every", "checkpoint.keep",
-                 "train.sample_every")
+NUISANCE_KEYS = ("seed", "train.threads", "log.progress", "log.every", "log.tensorboard", "checkpoint.every",
+                 "checkpoint.keep", "train.sample_every")
 #: leading columns of results rows (metrics follow, then the cost columns)
 COST_COLUMNS = ("steps", "grad_evals", "hvps", "wall_time")
 
@@ -114,7 +114,7 @@ def value_text(value: Any) -> str:
     return str(value)
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+=-]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.+=-]+")
 
 
 def run_name(values: Mapping[str, Any], seed: int, max_len: int = 150) -> str:
@@ -236,9 +236,12 @@ def plan_runs(layers: list[dict[str, Any]], grid: Mapping[str, Sequence[Any]], s
                 build_config(*base_layers, nest({key: value}))
             except ConfigError as exc:
                 raise ConfigError(f"--grid {key}={value_text(value)}: {exc}") from None
+    check_config(base, "")
     specs: list[RunSpec] = []
     names: dict[str, int] = {}
     for point in expand_grid(grid):
+        where = "--grid " + " ".join(f"{k}={value_text(v)}" for k, v in point.items()) + ": " if point else ""
+        check_config(build_config(*base_layers, nest(dict(point))), where)
         for i in range(seeds):
             seed = base.seed + i
             cfg = build_config(*base_layers, nest(dict(point)), {"seed": seed, "train": {"threads": threads}})
@@ -253,6 +256,31 @@ def plan_runs(layers: list[dict[str, Any]], grid: Mapping[str, Sequence[Any]], s
             if names[spec.name] > 1:
                 spec.name = f"{spec.name}-{_digest([spec.values, spec.seed])}"
     return to_dict(base), specs
+
+
+def check_config(cfg: Config, where: str) -> None:
+    """Catch what fails at once in every run before starting any: registry names (data, model, loss,
+    penalties, optimizer, metrics) and the optimizer's hyper-parameters (built on dummy players)."""
+    import torch
+
+    from ..data import DATASETS
+    from ..losses import LOSSES, PENALTIES
+    from ..metrics import METRICS
+    from ..models import MODELS
+    from ..optim import build
+
+    try:
+        DATASETS.get(cfg.data.name, "data.name")
+        MODELS.get(cfg.model.name, "model.name")
+        LOSSES.get(cfg.loss.name, "loss.name")
+        for name in cfg.loss.penalty:
+            PENALTIES.get(name, "loss.penalty")
+        for name in cfg.eval.metrics:
+            METRICS.get(name, "eval.metrics")
+        players = [[torch.zeros(1, requires_grad=True)], [torch.zeros(1, requires_grad=True)]]
+        build(cfg.optim.name, players, **cfg.optim.hyper_parameters())
+    except ConfigError as exc:
+        raise ConfigError(f"{where}{exc}") from None
 
 
 # ---------------------------------------------------------------------------------- rows and files
@@ -444,6 +472,7 @@ def _worker_main(conn: Any, threads: int, runner: Runner | None) -> None:
     with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
     runner = runner or _default_runner
+    conn.send({"ready": os.getpid()})
     while True:
         try:
             task = conn.recv()
@@ -463,6 +492,7 @@ class _Pool:
         self.ctx = multiprocessing.get_context("spawn")
         self.size, self.threads, self.runner = size, threads, runner
         self.workers: list[dict[str, Any]] = []
+        self.start_failures = 0
 
     def _start(self) -> dict[str, Any]:
         parent, child = self.ctx.Pipe()
@@ -470,7 +500,7 @@ class _Pool:
                                 name="saddlepoint-sweep-worker")
         proc.start()
         child.close()
-        worker = {"proc": proc, "conn": parent, "task": None}
+        worker = {"proc": proc, "conn": parent, "task": None, "ready": False}
         self.workers.append(worker)
         return worker
 
@@ -501,14 +531,25 @@ class _Pool:
                 task = worker["task"]
                 got = None
                 with contextlib.suppress(EOFError, OSError):
-                    if worker["conn"].poll():
+                    while worker["conn"].poll():
                         got = worker["conn"].recv()
+                        if "ready" not in got:
+                            break
+                        worker["ready"], got = True, None
                 if got is not None:
                     worker["task"] = None
                     on_result(got)
                 elif not worker["proc"].is_alive():
                     code = worker["proc"].exitcode
                     self._drop(worker)
+                    if not worker["ready"]:  # it never started: not this run's fault
+                        self.start_failures += 1
+                        if self.start_failures >= 2:
+                            raise UserError(
+                                f"sweep: worker processes exit at start-up (exit code {code}; see the messages "
+                                "above); from a script, call sweep() under 'if __name__ == \"__main__\":'")
+                        pending.append(task)
+                        continue
                     on_result({"index": task["index"], "status": "failed", "traceback": None, "wall_time": None,
                                "error": f"the worker process died (exit code {code}) while running this run"})
 
@@ -529,8 +570,11 @@ class _Pool:
             for worker in busy:
                 got = None
                 with contextlib.suppress(EOFError, OSError):
-                    if worker["conn"].poll():
+                    while worker["conn"].poll():
                         got = worker["conn"].recv()
+                        if "ready" not in got:
+                            break
+                        got = None
                 if got is not None:
                     worker["task"] = None
                     on_result(got)
@@ -640,8 +684,8 @@ def sweep(
             write_manifest(out, settings, base, grid, specs, rows, processes, threads, previous.get("created"))
 
         save()
-        log(f"sweep {out}: {len(specs)} runs ({skipped} already finished, {len(todo)} to run) in {processes} "
-            f"worker process(es) × {threads} thread(s)")
+        log(f"sweep {out}: {len(specs)} runs, {skipped} already finished, {len(todo)} to run"
+            + (f" in {processes} worker process(es) × {threads} thread(s)" if todo else ""))
         done = 0
 
         def on_result(result: dict[str, Any]) -> None:

@@ -71,13 +71,14 @@ class Game:
     options: dict[str, tuple[Callable[[str, Any], Any], Any]] = {}
     #: step size the runner uses when ``optim.lr`` is not given
     default_lr: float = 0.1
+    #: axis labels of the trajectory plot (first coordinate of each player)
+    labels: tuple[str, str] = ("x[0] (player 0)", "y[0] (player 1)")
 
     def __init__(self, seed: int = 0, **options: Any) -> None:
         unknown = set(options) - set(self.options)
         if unknown:
             raise ConfigError(
-                f"game: unknown option(s) {', '.join(sorted(unknown))}; valid: "
-                f"{', '.join(sorted(self.options))}"
+                f"game: unknown option(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(self.options))}"
             )
         self.opts = {k: check(k, options.get(k, default)) for k, (check, default) in self.options.items()}
         self.generator = torch.Generator().manual_seed(int(seed))
@@ -217,6 +218,7 @@ class DiracGAN(Game):
         "psi0": (_float, 1.0),
     }
     default_lr = 0.1
+    labels = ("θ (generator)", "ψ (discriminator)")
 
     def __init__(self, seed: int = 0, **options: Any) -> None:
         super().__init__(seed, **options)

@@ -115,7 +115,7 @@ def run_game(name: str, options: dict[str, object], out: pathlib.Path) -> pathli
         for rec in records:
             fh.write(json.dumps(rec) + "\n")
     equilibrium = [float(e[0]) for e in game.equilibrium()]
-    _plot_trajectory(records, equilibrium, out / "trajectory.png", f"{name} · {opt_name}")
+    _plot_trajectory(records, equilibrium, out / "trajectory.png", f"{name} · {opt_name}", game.labels)
     _plot_distance(records, out / "distance.png", f"{name} · {opt_name}")
     summary = {
         "game": name,
@@ -141,7 +141,9 @@ def _figure():
     return fig, fig.add_subplot(1, 1, 1)
 
 
-def _plot_trajectory(records: list[dict], equilibrium: list[float], path: pathlib.Path, title: str) -> None:
+def _plot_trajectory(
+    records: list[dict], equilibrium: list[float], path: pathlib.Path, title: str, labels: tuple[str, str]
+) -> None:
     pts = [r["point"] for r in records if r["point"] and all(p is not None for p in r["point"])]
     fig, ax = _figure()
     if pts:
@@ -157,8 +159,8 @@ def _plot_trajectory(records: list[dict], equilibrium: list[float], path: pathli
         color="black",
         label="equilibrium",
     )
-    ax.set_xlabel("player 0, first coordinate")
-    ax.set_ylabel("player 1, first coordinate")
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
     ax.set_title(title)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()

@@ -119,11 +119,13 @@ class EvalContext:
     def real_stats(self, dataset: Any) -> RealStats:
         """Real features and statistics: from memory, the disk cache, or computed (then cached)."""
         ext = self.extractor(dataset)
-        memo_key = (ext.identity or id(ext), ext.preprocess, self.cfg.real_samples)
-        try:
-            memo = _REAL.setdefault(dataset, {})
-        except TypeError:  # not weak-referenceable
-            memo = {}
+        memo_key = (ext.identity, ext.preprocess, self.cfg.real_samples)
+        memo: dict[tuple, RealStats] = {}
+        if ext.identity is not None:  # an extractor without identity is never reused across calls
+            try:
+                memo = _REAL.setdefault(dataset, {})
+            except TypeError:  # not weak-referenceable
+                pass
         if memo_key in memo:
             return memo[memo_key]
         images, selection = self.reference_images(dataset)
@@ -245,6 +247,22 @@ def default_metrics(dataset: Any, cfg: EvalConfig | None = None) -> list[str]:
     return []
 
 
+def check_metrics(names: list[str], dataset: Any, cfg: EvalConfig | None = None, *, features: Any = None) -> None:
+    """Fail early (``ConfigError``, before training) if a metric name is unknown, a feature network is
+    missing or unusable (e.g. ``eval.inception_path`` absent), or a metric does not fit the dataset."""
+    for name in names:
+        METRICS.get(name, "eval.metrics")
+    ctx = EvalContext(cfg, features=features)
+    if "modes" in names and getattr(dataset, "centers", None) is None:
+        raise ConfigError("eval.metrics: 'modes' needs a 2-D mixture dataset with known centres (ring, grid)")
+    if "stacked-modes" in names and tuple(getattr(dataset, "sample_shape", ()))[:1] != (3,):
+        raise ConfigError("eval.metrics: 'stacked-modes' needs 3-channel images (Stacked MNIST)")
+    if FEATURE_METRICS.intersection(names):
+        if getattr(dataset, "kind", "") != "images":
+            raise ConfigError(f"eval.metrics: {sorted(FEATURE_METRICS.intersection(names))} need an image dataset")
+        ctx.extractor(dataset)
+
+
 def _call(fn: MetricFn, samples: torch.Tensor, dataset: Any, ctx: EvalContext) -> dict[str, Any]:
     try:
         n_params = len(inspect.signature(fn).parameters)
@@ -283,6 +301,7 @@ __all__ = [
     "EvalContext",
     "FeatureExtractor",
     "as_extractor",
+    "check_metrics",
     "default_metrics",
     "evaluate_metrics",
     "evaluation_protocol",

@@ -7,7 +7,8 @@ Three pieces, shared by consensus optimization, SGA, CGD and ACGD:
 * **Second-derivative products** of the players' losses at one point, :class:`GameDerivatives`:
   the mixed product ``D^{(k)}_{ab} v = ∇_{θ_a}(∇_{θ_b} f_k · v)`` (with ``a = b`` a Hessian-vector
   product; with ``k = a`` the block ``J_{ab} v`` of the game Jacobian J = ∂ξ/∂θ of the field
-  ξ = (∇_{θ_i} f_i)_i) and the whole-field products ``Jᵀv`` and ``Jv``.
+  ξ = (∇_{θ_i} f_i)_i) and the whole-field products ``Jᵀv`` and ``Jv``. Only second derivatives
+  are ever taken (a backward pass through a gradient's graph).
 
   - ``mode="exact"``: double backpropagation through gradients taken once with ``create_graph=True``
     and cached, so every further product of the step reuses the same graph (the main saving: a
@@ -236,30 +237,34 @@ class GameDerivatives:
         return total
 
     def field_jvp(self, v: Sequence[Sequence[Tensor]]) -> list[list[Tensor]]:
-        """Jv, the directional derivative of ξ along v. Exact: 1 product (two reverse passes, the
-        second through the linear map u ↦ Jᵀu); fd: 1 product."""
-        if self.mode == "exact":
-            return self.field_vjp_jvp(v)[1]
-        n = len(self.players)
-        return self._fd({i: list(v[i]) for i in range(n)}, [(i, i) for i in range(n)])
+        """Jv, the directional derivative of ξ along v: (Jv)_i = ∇_{θ_i}(∇_θ f_i · v).
 
-    def field_vjp_jvp(self, v: Sequence[Sequence[Tensor]]) -> tuple[list[list[Tensor]], list[list[Tensor]]]:
-        """(Jᵀv, Jv) together. Exact mode: one backward with ``create_graph`` gives w = Jᵀu at the
-        leaf u = v, whose value is Jᵀv; a second backward ∇_u⟨w, v⟩ gives Jv (2 products)."""
+        Exact: one product per player, each a backward pass through the graph of the FULL gradient
+        ∇_θ f_i (taken once with ``create_graph``, over every player's parameters). Only second
+        derivatives are involved: the "double-vjp" trick (differentiating u ↦ Jᵀu once more) needs
+        third derivatives, and PyTorch's third derivative of transposed convolutions with
+        ``output_padding`` fails (DCGAN generators). fd: 1 product (all players perturbed along v).
+        """
         n = len(self.players)
         if self.mode != "exact":
-            return self.field_vjp(v), self.field_jvp(v)
-        xi = self.field()
-        flat_out = [t for i in range(n) for t in xi[i]]
-        flat_v = [t.detach() for i in range(n) for t in v[i]]
-        u = [t.clone().requires_grad_(True) for t in flat_v]
-        params = [p for i in range(n) for p in self.players[i]]
-        w = vjp(flat_out, params, u, create_graph=True)
-        self.counts["hvp"] += 1
-        jv = vjp(w, u, flat_v)
-        self.counts["hvp"] += 1
-        jt = [t.detach() for t in w]
-        return self._split(jt), self._split(jv)
+            return self._fd({i: list(v[i]) for i in range(n)}, [(i, i) for i in range(n)])
+        for i in range(n):
+            self.prepare(i, range(n))
+        flat_v = [t.detach() for j in range(n) for t in v[j]]
+        out = []
+        for i in range(n):
+            g_full = [t for j in range(n) for t in self.grad(i, j, graph=True)]
+            out.append(vjp(g_full, self.players[i], flat_v))
+            self.counts["hvp"] += 1
+        return out
+
+    def field_vjp_jvp(self, v: Sequence[Sequence[Tensor]]) -> tuple[list[list[Tensor]], list[list[Tensor]]]:
+        """(Jᵀv, Jv): 1 + n products in exact mode, n + 1 in fd mode."""
+        if self.mode == "exact":
+            n = len(self.players)
+            for i in range(n):  # full gradients first: their own blocks serve Jᵀv too
+                self.prepare(i, range(n))
+        return self.field_vjp(v), self.field_jvp(v)
 
     # ------------------------------------------------------------------ helpers
     def _split(self, flat_list: Sequence[Tensor]) -> list[list[Tensor]]:

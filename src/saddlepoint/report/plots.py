@@ -163,24 +163,26 @@ def _short(label: str, width: int = 60) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
-def plot_metric_curves(groups, metric: str, path: Path | None = None, title: str | None = None) -> Path | bytes:
-    """``metric`` against step (left) and wall-clock seconds (right): one line per configuration, the
-    band ± one standard error over its seeds."""
+def plot_metric_curves(groups, metrics, path: Path | None = None, title: str | None = None) -> Path | bytes:
+    """Each metric (a name or a list of names, one row each) against step (left) and wall-clock seconds
+    (right): one line per configuration, the band ± one standard error over its seeds."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    fig, axes = plt.subplots(len(metrics), 2, figsize=(11, 3.4 * len(metrics) + 0.6), dpi=100, squeeze=False)
     colors = _colors(len(groups))
-    drawn = False
-    for (label, runs), color in zip(groups.items(), colors):
-        band = metric_band(runs, metric)
-        drawn |= _draw_band(axes[0], band, "step", _short(label), color)
-        _draw_band(axes[1], band, "time", _short(label), color)
-    for ax, xlabel in zip(axes, ("step", "wall-clock (s)")):
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-    fig.suptitle(title or f"{metric} (band: ± standard error over seeds)", fontsize=10)
-    if drawn:
-        axes[1].legend(fontsize=7, loc="best")
+    for i, (row, metric) in enumerate(zip(axes, metrics)):
+        drawn = False
+        for (label, runs), color in zip(groups.items(), colors):
+            band = metric_band(runs, metric)
+            drawn |= _draw_band(row[0], band, "step", _short(label), color)
+            _draw_band(row[1], band, "time", _short(label), color)
+        for ax, xlabel in zip(row, ("step", "wall-clock (s)")):
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(metric)
+            ax.grid(alpha=0.3)
+        if drawn and i == 0:
+            row[1].legend(fontsize=7, loc="best")
+    fig.suptitle(title or "band: ± standard error over seeds", fontsize=10)
     fig.tight_layout()
     return _finish(fig, path)
 
@@ -195,13 +197,15 @@ def plot_player_curves(groups, path: Path | None = None, title: str | None = Non
     fig, axes = plt.subplots(2, 2, figsize=(11, 7), dpi=100)
     colors = _colors(len(groups))
     for ax, (metric, name) in zip(axes.flat, PLAYER_CURVES):
-        positive = True
+        lows, highs = [], []
         for (label, runs), color in zip(groups.items(), colors):
             band = metric_band(runs, metric)
             _draw_band(ax, band, "step", _short(label), color)
-            positive &= bool(len(band["mean"]) == 0 or np.all(band["mean"] - band["se"] > 0))
-        if metric.startswith("grad_norm") and positive and ax.has_data():
-            ax.set_yscale("log")
+            if len(band["mean"]):
+                lows.append(float(np.min(band["mean"] - band["se"])))
+                highs.append(float(np.max(band["mean"] + band["se"])))
+        if metric.startswith("grad_norm") and lows and min(lows) > 0 and max(highs) / min(lows) > 30:
+            ax.set_yscale("log")  # gradient norms that span orders of magnitude (e.g. before a divergence)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)

@@ -27,10 +27,13 @@ from ..config import Config, build_config, dump_yaml, to_dict
 from ..data import Dataset, build_dataset
 from ..errors import ConfigError, DivergenceError, UserError
 from ..losses import LOSSES, build_penalty
-from ..metrics import default_metrics, evaluate_metrics
+from ..metrics import check_metrics, default_metrics, evaluate_metrics, evaluation_protocol, primary_metric
 from ..models import build_models, native_resolution
 from ..optim import build as build_optimizer
+from ..report.animation import TrainingAnimation
+from ..report.html import write_run_report
 from ..report.plots import save_image_grid, save_scatter
+from ..report.tensorboard import TensorBoardLogger
 from .checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
 from .ema import EMA
 
@@ -79,6 +82,9 @@ class Trainer:
     elapsed: float = 0.0
     status: str = "running"
     last_metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    best: dict[str, Any] = dataclasses.field(default_factory=dict)
+    animation: TrainingAnimation | None = None
+    tb: TensorBoardLogger | None = None
     stop_requested: bool = False
 
     # ------------------------------------------------------------------ one game step
@@ -136,6 +142,8 @@ class Trainer:
     def log(self, record: dict[str, Any]) -> None:
         with open(self.out / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            self.tb.log(record)
 
     def sampler(self, use_ema: bool = True) -> nn.Module:
         return self.ema.module if (use_ema and self.ema is not None) else self.G
@@ -164,13 +172,28 @@ class Trainer:
             return save_scatter(pts, path, getattr(self.dataset, "centers", None), title)
         return save_image_grid(self.generate(len(self.fixed_z), z=self.fixed_z), path, nrow=8)
 
+    def metric_names(self) -> list[str]:
+        return self.cfg.eval.metrics or default_metrics(self.dataset, self.cfg.eval)
+
     def evaluate(self) -> dict[str, Any]:
-        names = self.cfg.eval.metrics or default_metrics(self.dataset)
+        names = self.metric_names()
         if not names:
             return {}
         samples = self.generate(self.cfg.eval.samples)
-        self.last_metrics = evaluate_metrics(names, samples, self.dataset)
+        self.last_metrics = evaluate_metrics(names, samples, self.dataset, self.cfg.eval, device=self.device)
         return self.last_metrics
+
+    def keep_best(self, metrics: dict[str, Any]) -> None:
+        """Save ``checkpoints/best.pt`` when the primary metric improves (fid/kid lower, ...)."""
+        primary = primary_metric(self.metric_names())
+        if primary is None or primary[0] not in metrics:
+            return
+        key, mode = primary
+        value = float(metrics[key])
+        best = self.best.get("value")
+        if best is None or (value < best if mode == "min" else value > best):
+            self.best = {"metric": key, "mode": mode, "value": value, "step": self.step}
+            save_atomic(self.state(), self.out / "checkpoints" / "best.pt")
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict[str, Any]:
@@ -190,6 +213,7 @@ class Trainer:
             "noise_gen": self.noise_gen.get_state(),
             "dataset": self.dataset.state_dict(),
             "fixed_z": self.fixed_z,
+            "best": dict(self.best),
         }
 
     def load_state(self, ckpt: dict[str, Any]) -> None:
@@ -204,6 +228,7 @@ class Trainer:
             self.noise_gen.set_state(ckpt["noise_gen"])
             self.dataset.load_state_dict(ckpt["dataset"])
             self.fixed_z = ckpt["fixed_z"]
+            self.best = dict(ckpt.get("best") or {})
             self.step = int(ckpt["step"])
             self.elapsed = float(ckpt["elapsed"])
         except (KeyError, RuntimeError, TypeError, ValueError) as exc:
@@ -230,10 +255,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> Path:
+        """Step until ``train.steps``; log, evaluate, sample and checkpoint on their schedules."""
         cfg = self.cfg
         progress = Progress(cfg, self.step)
         handler = _SignalFlag()
         start_time = time.perf_counter() - self.elapsed
+        self.animation = self._start_animation()
+        self.tb = TensorBoardLogger(self.out, start_step=self.step) if cfg.log.tensorboard else None
         try:
             with handler:
                 while self.step < cfg.train.steps:
@@ -241,34 +269,57 @@ class Trainer:
                     self.step += 1
                     self.elapsed = time.perf_counter() - start_time
                     self.check_finite(losses)
-                    record = None
-                    if self.step % cfg.log.every == 0 or self.step == cfg.train.steps:
-                        self.check_parameters()
-                        record = self.record(losses, aux)
-                    if cfg.eval.every and self.step % cfg.eval.every == 0 and self.step < cfg.train.steps:
-                        record = record or self.record(losses, aux)
-                        record.update(self.evaluate())
-                    if record is not None:
-                        self.log(record)
-                    if cfg.train.sample_every and self.step % cfg.train.sample_every == 0:
-                        self.save_samples(f"step_{self.step:08d}")
-                    if cfg.checkpoint.every and self.step % cfg.checkpoint.every == 0:
-                        self.save_checkpoint()
+                    self.on_schedule(losses, aux)
                     progress.update(self.step, losses)
                     if handler.signalled:
                         self.status = "interrupted"
                         self.save_checkpoint()
                         self.write_summary()
-                        progress.close()
                         raise Interrupted(f"interrupted at step {self.step}; checkpoint saved in {self.out}")
-        except DivergenceError as exc:
             progress.close()
+            return self.finish()
+        except DivergenceError as exc:
             self.status = "diverged"
             self.log({"step": exc.step, "event": "diverged", "player": exc.player, "what": exc.what})
             self.write_summary(error=str(exc))
             raise
-        progress.close()
-        return self.finish()
+        finally:
+            progress.close()
+            if self.animation is not None:
+                self.animation.save()
+            if self.tb is not None:
+                self.tb.close()
+                self.tb = None
+
+    def on_schedule(self, losses: list[float], aux: dict[str, float]) -> None:
+        """Everything that happens every N steps: log, evaluate (+ best checkpoint), sample, checkpoint."""
+        cfg, step = self.cfg, self.step
+        record = None
+        if step % cfg.log.every == 0 or step == cfg.train.steps:
+            self.check_parameters()
+            record = self.record(losses, aux)
+        if cfg.eval.every and step % cfg.eval.every == 0 and step < cfg.train.steps:
+            record = record or self.record(losses, aux)
+            record.update(self.evaluate())
+            self.keep_best(self.last_metrics)
+        if record is not None:
+            self.log(record)
+        if cfg.train.sample_every and step % cfg.train.sample_every == 0:
+            self.save_samples(f"step_{step:08d}")
+        if self.animation is not None and self.animation.due(step):
+            self.animation.add(self.generate(512), step)
+        if cfg.checkpoint.every and step % cfg.checkpoint.every == 0:
+            self.save_checkpoint()
+
+    def _start_animation(self) -> TrainingAnimation | None:
+        """2-D runs: an animated GIF of generator samples over training (mode hopping vs convergence)."""
+        if self.dataset.kind != "points":
+            return None
+        anim = TrainingAnimation.for_steps(self.out / "samples" / "training.gif", self.cfg.train.steps,
+                                           centers=getattr(self.dataset, "centers", None))
+        if self.step == 0:
+            anim.add(self.generate(512), 0)
+        return anim
 
     def record(self, losses: list[float], aux: dict[str, float]) -> dict[str, Any]:
         rec: dict[str, Any] = {"step": self.step, "time": round(self.elapsed, 4)}
@@ -287,6 +338,7 @@ class Trainer:
             self.log({"step": self.step, "time": round(self.elapsed, 4), "final": True, **metrics})
         samples = self.save_samples("final")
         self.save_checkpoint()
+        self.keep_best(metrics)
         self.write_summary(samples=samples)
         return samples
 
@@ -301,6 +353,11 @@ class Trainer:
             "closure_calls": self.opt.counts["closure"],
             "versions": versions(),
         }
+        if self.last_metrics:
+            summary["protocol"] = evaluation_protocol(self.metric_names(), self.dataset, self.cfg.eval.samples,
+                                                      self.cfg.eval)
+        if self.best:
+            summary["best"] = self.best
         if samples is not None:
             summary["samples"] = str(samples.relative_to(self.out))
         if error is not None:
@@ -390,6 +447,7 @@ def setup(cfg: Config, out: Path) -> Trainer:
                             limit=cfg.data.limit)
     G, D = build_models(cfg.model.name, dataset.sample_shape, cfg.model.z_dim, **cfg.model.options())
     G, D = G.to(device), D.to(device)
+    check_metrics(cfg.eval.metrics or default_metrics(dataset, cfg.eval), dataset, cfg.eval)
     loss_fn = LOSSES.get(cfg.loss.name, "loss.name")
     penalties = [build_penalty(name, getattr(cfg.loss, f"{name}_weight", None)) for name in cfg.loss.penalty]
     opt = build_optimizer(
@@ -429,8 +487,20 @@ def train(config: Config | dict[str, Any] | None = None, out: str | Path | None 
     trainer = setup(cfg, Path(out) if out is not None else Path("."))
     trainer.out = prepare_out_dir(Path(out) if out is not None else None, cfg)
     _write_text_atomic(trainer.out / "config.yaml", dump_yaml(cfg))
-    trainer.run()
+    _run_with_report(trainer)
     return trainer.out
+
+
+def _run_with_report(trainer: Trainer) -> None:
+    """Run, then write report.html whatever happened (completed, diverged, interrupted)."""
+    try:
+        trainer.run()
+    finally:
+        if trainer.cfg.log.report:
+            try:
+                write_run_report(trainer.out)
+            except Exception as exc:  # noqa: BLE001  (a report must never hide the run's own outcome)
+                print(f"warning: report.html not written: {exc}", file=sys.stderr)
 
 
 #: config sections/keys that may change on resume without ``--force`` (they do not change the numbers)
@@ -473,7 +543,7 @@ def resume(run_dir: str | Path, overrides: dict[str, Any] | None = None, force: 
     trainer.load_state(ckpt)
     _truncate_log(run_dir / "metrics.jsonl", trainer.step)
     _write_text_atomic(run_dir / "config.yaml", dump_yaml(cfg))
-    trainer.run()
+    _run_with_report(trainer)
     return run_dir
 
 
