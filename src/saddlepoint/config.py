@@ -32,7 +32,7 @@ class ModelConfig:
     name: str = "dcgan28"
     z_dim: int = 64
     # architecture options; None leaves the model's own default (see `saddlepoint list models`)
-    width: float | None = None
+    width: float | None = 0.5
     depth: int | None = None
     activation: str | None = None
     batchnorm: bool | None = None
@@ -66,8 +66,10 @@ class LossConfig:
 @dataclass
 class OptimConfig:
     name: str = "adam"
-    lr: float | list[float] | None = None
-    scheme: str | None = None  # None: the method's default (simultaneous)
+    lr: float | list[float] | None = 1e-3  # None: the method's own default
+    # None: in GAN training, the method's ``gan_scheme`` (alternating for the first-order methods, D
+    # first), else the method's default (simultaneous)
+    scheme: str | None = None
     hvp: str | None = None  # None: the method's default (exact)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -82,8 +84,8 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = 2000
-    batch_size: int = 64
+    steps: int = 3500
+    batch_size: int = 32
     n_critic: int = 1
     ema: float = 0.999
     threads: int | None = None

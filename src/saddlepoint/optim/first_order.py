@@ -127,6 +127,8 @@ class FirstOrder(GameOptimizer):
 
     transform: Transform = SGD()
     game_level = frozenset({"scheme", "order"})
+    #: the scheme GAN training uses when ``optim.scheme`` is not set (the DCGAN convention)
+    gan_scheme = "alternating"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -62,6 +62,7 @@ class SecondOrder(GameOptimizer):
             raise ConfigError(f"optim.fd_eps: expected a positive number, got {eps!r}")
         #: diagnostics of the last step's linear solve (CGD/ACGD): iterations, residual, converged
         self.last_solve: dict[str, Any] = {}
+        self._buffers_after_first: list[Tensor] | None = None
 
     def step(self, closure, players=None):
         self._buffers_after_first = None
@@ -421,9 +422,12 @@ class ACGD(CGD):
     Hyper-parameters: ``lr`` (1e-3, per player), ``beta`` (0.99), ``eps`` (1e-8), ``tol`` (1e-5,
     relative residual norm, see :class:`CGD`), ``atol`` (0.0), ``max_iter`` (100), ``restart`` (20),
     ``warm_start`` (true), ``zero_sum`` (auto), ``hvp``, ``fd_eps``, ``max_grad_norm``.
-    Measured on DCGAN-28 (batch 64, float32, CPU): minimax loss (CG) 27–36 iterations per
-    warm-started step at tol 1e-4, 39–51 at 1e-6, the first (cold, η = lr/|g|) step hits ``max_iter``;
-    the non-saturating loss (general sum, GMRES(20)) 80–100. A product costs ≈ 0.7 gradients.
+    Measured on DCGAN-28 (batch 64, float32; H100): the minimax loss (CG) takes 38–46 iterations
+    per warm-started step at tol 1e-5 (≈ 0.3–0.5 s, 40–60 Adam steps), 25–30 at 1e-3, 17–21 at 1e-2
+    (≈ the CGDs package's "tol 1e-4"); the first, cold step (η = lr/|g| per coordinate, badly
+    conditioned) runs to ``max_iter``. The non-saturating loss (general sum, GMRES(20)) takes 80–100.
+    A mixed product costs ≈ 0.7 gradients. ``hvp: fd`` is not recommended in float32 (the CG residual
+    stagnates on the first steps).
     Products per step (zero-sum): 1 (right-hand side) + 2 (warm-start residual) + 2k + 1 (recover
     the other player's step) = 4 + 2k ≤ 5 + 2k for k CG iterations.
     """

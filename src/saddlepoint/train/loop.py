@@ -454,13 +454,24 @@ def setup(cfg: Config, out: Path) -> Trainer:
         cfg.optim.name,
         [list(G.parameters()), list(D.parameters())],
         buffers=[*G.buffers(), *D.buffers()],
-        **cfg.optim.hyper_parameters(),
+        **optimizer_hyper_parameters(cfg),
     )
     ema = EMA(G, cfg.train.ema) if cfg.train.ema > 0 else None
     data_gen = torch.Generator().manual_seed(cfg.seed)
     noise_gen = torch.Generator().manual_seed(cfg.seed + 1)
     fixed_z = torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
     return Trainer(cfg, out, device, dataset, G, D, loss_fn, penalties, opt, ema, data_gen, noise_gen, fixed_z)
+
+
+def optimizer_hyper_parameters(cfg: Config) -> dict[str, Any]:
+    """``optim.*`` → ``build()`` keywords; an unset scheme becomes the method's ``gan_scheme`` if it has one."""
+    from ..optim import OPTIMIZERS
+
+    hp = cfg.optim.hyper_parameters()
+    gan_scheme = getattr(OPTIMIZERS.get(cfg.optim.name, "optim.name"), "gan_scheme", None)
+    if "scheme" not in hp and gan_scheme is not None:
+        hp["scheme"] = gan_scheme
+    return hp
 
 
 def prepare_out_dir(out: Path | None, cfg: Config) -> Path:
