@@ -33,7 +33,7 @@ def test_per_player_lists():
 
 def test_optim_extras_are_typed_and_passed():
     cfg = build_config(sets("optim.beta1=-0.5", "optim.tol=1e-6", "optim.base=adam"))
-    assert cfg.optim.hyper_parameters() == {"beta1": -0.5, "tol": 1e-6, "base": "adam"}
+    assert cfg.optim.hyper_parameters() == {"beta1": -0.5, "tol": 1e-6, "base": "adam", "lr": 1e-3}
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ def test_registry_and_resolution() -> None:
 
 @pytest.mark.parametrize("name,shape", CASES)
 def test_shapes(name: str, shape: tuple[int, ...]) -> None:
-    G, D = build_models(name, shape, 16, width=0.25) if name != "mlp" else build_models(name, shape, 16)
+    G, D = build_models(name, shape, 16, scale=0.25) if name != "mlp" else build_models(name, shape, 16)
     assert G.z_dim == 16
     x = G(torch.randn(5, 16))
     assert x.shape == (5, *shape)
@@ -107,8 +107,8 @@ def test_dcgan28_exact_parameter_count() -> None:
     assert n_params(D) == d_total
 
 
-def test_dcgan28_width_scales_channels() -> None:
-    G, D = build_models("dcgan28", (1, 28, 28), 100, width=0.5)
+def test_dcgan28_scale_scales_channels() -> None:
+    G, D = build_models("dcgan28", (1, 28, 28), 100, scale=0.5)
     convs = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
     assert [(c.in_channels, c.out_channels) for c in convs] == [(128, 64), (64, 32), (32, 1)]
     convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
@@ -130,8 +130,8 @@ def test_standard_dcgan_structure(name: str, res: int, ngf_mult: int) -> None:
     assert convs[-1].out_channels == 1 and convs[-1].kernel_size == (4, 4)
     assert sum(isinstance(m, nn.BatchNorm2d) for m in D.modules()) == len(convs) - 2
     assert all(m.negative_slope == 0.2 for m in D.modules() if isinstance(m, nn.LeakyReLU))
-    # ngf = ndf = 64 · width
-    G2, D2 = build_models(name, (3, res, res), 100, width=0.5)
+    # ngf = ndf = 64 · scale
+    G2, D2 = build_models(name, (3, res, res), 100, scale=0.5)
     assert [m for m in G2.modules() if isinstance(m, nn.ConvTranspose2d)][-2].out_channels == 32
 
 
@@ -159,10 +159,10 @@ def test_dcgan_init_statistics() -> None:
         if isinstance(m, nn.BatchNorm2d) and m.num_features >= 256:
             assert abs(m.weight.mean().item() - 1) < 0.005 and abs(m.weight.std().item() - 0.02) < 0.006
             assert torch.all(m.bias == 0)
-    G, _ = build_models("mlp", (2,), 2, width=400)
+    G, _ = build_models("mlp", (2,), 2, width=400, init="normal")
     assert abs(G.net[2].weight.std().item() - 0.02) < 0.002
-    # init="default" keeps PyTorch's (much larger) Kaiming-uniform weights
-    G, _ = build_models("mlp", (2,), 2, width=64, init="default")
+    # the MLP's default init="default" keeps PyTorch's (much larger) Kaiming-uniform weights
+    G, _ = build_models("mlp", (2,), 2, width=64)
     assert G.net[2].weight.std().item() > 0.06  # U(±1/8) has std 0.072
 
 
@@ -184,7 +184,7 @@ def test_mlp_options() -> None:
 def test_options_filtered_and_validated() -> None:
     # options a builder does not name are dropped, not errors
     assert "batchnorm_d" not in accepted_options("dcgan28")
-    G, D = build_models("dcgan28", (1, 28, 28), 8, batchnorm_d=True, activation="elu", width=0.25)
+    G, D = build_models("dcgan28", (1, 28, 28), 8, batchnorm_d=True, activation="elu", scale=0.25)
     assert G.z_dim == 8
     bad = [
         ("mlp", (2,), {"activation": "swish"}, "model.activation"),
@@ -193,8 +193,8 @@ def test_options_filtered_and_validated() -> None:
         ("mlp", (2,), {"width": "wide"}, "model.width"),
         ("mlp", (2,), {"batchnorm": "yes"}, "model.batchnorm"),
         ("mlp", (2,), {"init": "xavier"}, "model.init"),
-        ("dcgan28", (1, 28, 28), {"width": 0}, "model.width"),
-        ("dcgan28", (1, 28, 28), {"width": -1.0}, "model.width"),
+        ("dcgan28", (1, 28, 28), {"scale": 0}, "model.scale"),
+        ("dcgan28", (1, 28, 28), {"scale": -1.0}, "model.scale"),
         ("dcgan28", (1, 28, 28), {"dropout": 1.5}, "model.dropout"),
         ("dcgan32", (3, 32, 32), {"spectral_norm": 1}, "model.spectral_norm"),
         ("dcgan28", (1, 32, 32), {}, "model.name"),
@@ -211,7 +211,7 @@ def test_options_filtered_and_validated() -> None:
 @pytest.mark.parametrize("name,shape", CASES[:1] + CASES[2:])
 def test_double_backward(name: str, shape: tuple[int, ...]) -> None:
     """First gradient with graph, then a Hessian-vector product, through G and D."""
-    opts = {} if name == "mlp" else {"width": 0.125}
+    opts = {} if name == "mlp" else {"scale": 0.125}
     G, D = build_models(name, shape, 8, **opts)
     x_real = torch.randn(4, *shape)
     loss_d = (

@@ -20,7 +20,7 @@ from saddlepoint.train.checkpoint import load_checkpoint
 
 SMALL_IMAGES = {
     "data": {"name": "mnist-t10k", "limit": 256},
-    "model": {"name": "dcgan28", "z_dim": 16, "width": 0.125},
+    "model": {"name": "dcgan28", "z_dim": 16, "scale": 0.125},
     "loss": {"name": "ns", "penalty": ["r1"], "r1_weight": 1.0},
     "train": {"batch_size": 16, "ema": 0.9},
     "log": {"every": 2, "progress": "none"},

@@ -130,7 +130,7 @@ def test_every_optimizer_trains_a_batchnorm_generator_with_a_penalty(optimizer, 
 @pytest.mark.parametrize("optimizer", ["extragradient", "consensus", "acgd"])
 def test_image_gan_with_batchnorm_and_dropout(optimizer, tmp_path):
     cfg = build_config({"data": {"name": "mnist-t10k", "limit": 128}, "model": {"name": "dcgan28", "z_dim": 8,
-                        "width": 0.125}, "optim": {"name": optimizer, "lr": 1e-3},
+                        "scale": 0.125}, "optim": {"name": optimizer, "lr": 1e-3},
                         "train": {"steps": 2, "batch_size": 8, "ema": 0.5}, "log": {"progress": "none"}})
     run = train_run(cfg, tmp_path / "run")
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"

@@ -31,8 +31,9 @@ class DataConfig:
 class ModelConfig:
     name: str = "dcgan28"
     z_dim: int = 64
-    # architecture options; None leaves the model's own default (see `saddlepoint list models`)
-    width: float | None = 0.5
+    # architecture options; None leaves the model's own default. A model takes the ones it has.
+    scale: float | None = 0.5  # DCGAN channel multiplier (1.0 = the standard widths)
+    width: int | None = None  # MLP hidden units
     depth: int | None = None
     activation: str | None = None
     batchnorm: bool | None = None
@@ -41,14 +42,13 @@ class ModelConfig:
     init: str | None = None
 
     def options(self) -> dict[str, Any]:
-        """The set architecture options (integral widths passed as ints, e.g. MLP units)."""
+        """The architecture options that are set."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.name in ("name", "z_dim") or value is None:
                 continue
-            out[f.name] = int(value) if isinstance(value, float) and value.is_integer() and f.name != "dropout" \
-                else value
+            out[f.name] = value
         return out
 
 

@@ -22,13 +22,13 @@ from .base import (
 
 class DCGAN28Generator(nn.Module):
     """The TensorFlow DCGAN tutorial's generator: Dense → 7×7×256, ConvT 128 k5 s1, 64 k5 s2,
-    C k5 s2 + tanh (``width`` scales the channel counts)."""
+    C k5 s2 + tanh (``scale`` scales the channel counts)."""
 
-    def __init__(self, channels: int, z_dim: int, width: float, negative_slope: float) -> None:
+    def __init__(self, channels: int, z_dim: int, scale: float, negative_slope: float) -> None:
         super().__init__()
         self.z_dim = z_dim
         self.sample_shape = (channels, 28, 28)
-        c1, c2, c3 = scaled(256, width), scaled(128, width), scaled(64, width)
+        c1, c2, c3 = scaled(256, scale), scaled(128, scale), scaled(64, scale)
         self.c1 = c1
         self.project = nn.Sequential(
             nn.Linear(z_dim, 7 * 7 * c1, bias=False),
@@ -54,9 +54,9 @@ class DCGAN28Discriminator(nn.Module):
     """The TensorFlow DCGAN tutorial's discriminator: Conv 64 k5 s2, LeakyReLU, Dropout 0.3,
     Conv 128 k5 s2, LeakyReLU, Dropout 0.3, Dense 1."""
 
-    def __init__(self, channels: int, width: float, negative_slope: float, dropout: float) -> None:
+    def __init__(self, channels: int, scale: float, negative_slope: float, dropout: float) -> None:
         super().__init__()
-        c1, c2 = scaled(64, width), scaled(128, width)
+        c1, c2 = scaled(64, scale), scaled(128, scale)
         self.net = nn.Sequential(
             nn.Conv2d(channels, c1, 5, stride=2, padding=2),  # 14×14
             nn.LeakyReLU(negative_slope),
@@ -76,7 +76,7 @@ class DCGAN28Discriminator(nn.Module):
 def dcgan28(
     sample_shape: tuple[int, ...],
     z_dim: int,
-    width: float = 1.0,
+    scale: float = 1.0,
     negative_slope: float = 0.2,
     dropout: float = 0.3,
     spectral_norm: bool = False,
@@ -84,21 +84,21 @@ def dcgan28(
 ) -> tuple[nn.Module, nn.Module]:
     """The seed architecture (TensorFlow's DCGAN tutorial) for C×28×28 images.
 
-    At ``width`` 1 the layer sizes are exactly the tutorial's (G 2,305,472 parameters at z_dim 100 and
-    one channel, D 212,865); ``width`` multiplies every channel count. Departures from the tutorial:
+    At ``scale`` 1 the layer sizes are exactly the tutorial's (G 2,305,472 parameters at z_dim 100 and
+    one channel, D 212,865); ``scale`` multiplies every channel count. Departures from the tutorial:
     LeakyReLU slope ``negative_slope`` = 0.2 (Keras' default is 0.3), symmetric padding 2 where Keras'
     'same' pads 1 before and 2 after for stride 2, and N(0, 0.02) initialisation (``init='default'``:
     PyTorch's). ``spectral_norm`` normalises D's layers.
     """
     z_dim = check_z_dim(z_dim)
     channels = check_image_shape("dcgan28", sample_shape, 28)
-    width = check_positive_float("width", width)
+    scale = check_positive_float("scale", scale)
     negative_slope = check_float_range("negative_slope", negative_slope, 0.0, 1.0)
     dropout = check_float_range("dropout", dropout, 0.0, 0.99)
     spectral_norm = check_bool("spectral_norm", spectral_norm)
     init = check_choice("init", init, INITS)
-    G = DCGAN28Generator(channels, z_dim, width, negative_slope)
-    D = DCGAN28Discriminator(channels, width, negative_slope, dropout)
+    G = DCGAN28Generator(channels, z_dim, scale, negative_slope)
+    D = DCGAN28Discriminator(channels, scale, negative_slope, dropout)
     return finish(G, D, init, spectral_norm)
 
 
@@ -161,20 +161,20 @@ def _dcgan(
     resolution: int,
     sample_shape: tuple[int, ...],
     z_dim: int,
-    width: float,
+    scale: float,
     spectral_norm: bool,
     batchnorm_d: bool | None,
     init: str,
 ) -> tuple[nn.Module, nn.Module]:
     z_dim = check_z_dim(z_dim)
     channels = check_image_shape(name, sample_shape, resolution)
-    width = check_positive_float("width", width)
+    scale = check_positive_float("scale", scale)
     spectral_norm = check_bool("spectral_norm", spectral_norm)
     if batchnorm_d is None:
         batchnorm_d = not spectral_norm
     batchnorm_d = check_bool("batchnorm_d", batchnorm_d)
     init = check_choice("init", init, INITS)
-    nf = scaled(64, width)
+    nf = scaled(64, scale)
     G = DCGANGenerator(channels, z_dim, resolution, nf)
     D = DCGANDiscriminator(channels, resolution, nf, batchnorm_d)
     return finish(G, D, init, spectral_norm)
@@ -182,7 +182,7 @@ def _dcgan(
 
 _DCGAN_DOC = """Standard DCGAN (Radford et al. 2016) for C×{r}×{r} images.
 
-    ``width`` scales ngf = ndf = 64·width. ``spectral_norm`` (Miyato et al. 2018) normalises every D
+    ``scale`` scales ngf = ndf = 64·scale. ``spectral_norm`` (Miyato et al. 2018) normalises every D
     layer and then, unless ``batchnorm_d`` says otherwise, D has no BatchNorm; by default D has
     BatchNorm on its inner layers. Convolutions followed by BatchNorm have no bias. ``init`` 'normal':
     N(0, 0.02) weights, N(1, 0.02) BatchNorm scales; 'default': PyTorch's.
@@ -193,24 +193,24 @@ _DCGAN_DOC = """Standard DCGAN (Radford et al. 2016) for C×{r}×{r} images.
 def dcgan32(
     sample_shape: tuple[int, ...],
     z_dim: int,
-    width: float = 1.0,
+    scale: float = 1.0,
     spectral_norm: bool = False,
     batchnorm_d: bool | None = None,
     init: str = "normal",
 ) -> tuple[nn.Module, nn.Module]:
-    return _dcgan("dcgan32", 32, sample_shape, z_dim, width, spectral_norm, batchnorm_d, init)
+    return _dcgan("dcgan32", 32, sample_shape, z_dim, scale, spectral_norm, batchnorm_d, init)
 
 
 @MODELS.register("dcgan64")
 def dcgan64(
     sample_shape: tuple[int, ...],
     z_dim: int,
-    width: float = 1.0,
+    scale: float = 1.0,
     spectral_norm: bool = False,
     batchnorm_d: bool | None = None,
     init: str = "normal",
 ) -> tuple[nn.Module, nn.Module]:
-    return _dcgan("dcgan64", 64, sample_shape, z_dim, width, spectral_norm, batchnorm_d, init)
+    return _dcgan("dcgan64", 64, sample_shape, z_dim, scale, spectral_norm, batchnorm_d, init)
 
 
 dcgan32.__doc__ = _DCGAN_DOC.format(r=32)
