@@ -134,3 +134,27 @@ def test_unwritable_out(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["train", *RING, "--set", "train.steps=2", "--out", str(blocker / "sub")]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_evaluation_during_training_best_checkpoint_and_eval_command(tmp_path, capsys):
+    out = tmp_path / "ring"
+    args = ["train", *RING, "--set", "train.steps=40", "--set", "eval.every=10", "--set", "eval.samples=300",
+            "--set", "log.every=10", "--out", str(out)]
+    assert main(args) == 0
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    evaluated = [r["step"] for r in records if "modes" in r]
+    assert evaluated == [10, 20, 30, 40]  # every eval.every steps, plus the final evaluation
+    summary = json.loads((out / "summary.json").read_text())
+    best = summary["best"]
+    assert best["metric"] == "kl" and best["mode"] == "min"
+    best_kl = min(r["kl"] for r in records if "kl" in r)
+    assert best["value"] == pytest.approx(best_kl)
+    assert (out / "checkpoints" / "best.pt").is_file()
+    capsys.readouterr()
+    assert main(["eval", str(out), "--metrics", "modes", "--samples", "500", "--no-ema"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == {"modes", "hq", "kl"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["eval"]["raw"]["samples"] == 500 and summary["eval"]["raw"]["modes"] == printed["modes"]
+    assert main(["eval", str(out), "--metrics", "fid"]) == 2  # FID needs image data and features
+    assert capsys.readouterr().err.startswith("error: ")
