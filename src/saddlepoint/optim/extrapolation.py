@@ -24,13 +24,13 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from .base import OPTIMIZERS, Closure, GameOptimizer
-from .first_order import TRANSFORMS, Adam
+from .first_order import TRANSFORMS, Adam, SchemeGame, check_scheme
 
 #: the update rules an extrapolation method can be built on
 BASES = ("sgd", "momentum", "adam", "rmsprop")
 
 
-class TransformGame(GameOptimizer):
+class TransformGame(SchemeGame):
     """A game optimizer whose players step with the :class:`Transform` named by ``base``.
 
     The class-level :attr:`defaults` are those of the default base (Adam); an instance resolves its
@@ -63,12 +63,7 @@ class TransformGame(GameOptimizer):
             "order": "reverse",
         }
         super().__init__(players, buffers=buffers, **hyper_parameters)
-        if self.shared["scheme"] not in ("simultaneous", "alternating"):
-            raise ConfigError(
-                f"optim.scheme: unknown scheme {self.shared['scheme']!r}; valid: alternating, simultaneous"
-            )
-        if self.shared["order"] not in ("reverse", "forward"):
-            raise ConfigError(f"optim.order: {self.shared['order']!r}; valid: forward, reverse")
+        check_scheme(self.shared)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
@@ -76,18 +71,6 @@ class TransformGame(GameOptimizer):
         if base not in BASES:
             raise ConfigError(f"optimizer state: unknown base rule {base!r}")
         self.transform = TRANSFORMS[base]()
-
-    def _step(self, evaluate: Closure, active: list[int]) -> None:
-        if self.shared["scheme"] == "simultaneous":
-            self._group_step(evaluate, active)
-        else:
-            ordered = list(reversed(active)) if self.shared["order"] == "reverse" else active
-            for i in ordered:
-                self._group_step(evaluate, [i])
-
-    def _group_step(self, evaluate: Closure, group: list[int]) -> None:
-        """One step of the method for the players in ``group``, all together."""
-        raise NotImplementedError
 
     def _delta(self, i: int, grads: list[Tensor]) -> list[Tensor]:
         """T(g) for player i; advances the rule's state (moments, velocity, step count)."""

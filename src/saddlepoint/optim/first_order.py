@@ -122,7 +122,31 @@ TRANSFORMS: dict[str, type[Transform]] = {
 }
 
 
-class FirstOrder(GameOptimizer):
+def check_scheme(shared: dict[str, Any]) -> None:
+    """Validate the game-level ``scheme`` and ``order`` hyper-parameters."""
+    if shared["scheme"] not in ("simultaneous", "alternating"):
+        raise ConfigError(f"optim.scheme: unknown scheme {shared['scheme']!r}; valid: alternating, simultaneous")
+    if shared["order"] not in ("reverse", "forward"):
+        raise ConfigError(f"optim.order: {shared['order']!r}; valid: forward, reverse")
+
+
+class SchemeGame(GameOptimizer):
+    """Dispatches a step by ``scheme``: all active players as one group (simultaneous), or one player
+    after another in ``order`` (alternating). Subclasses implement :meth:`_group_step`."""
+
+    def _step(self, evaluate: Closure, active: list[int]) -> None:
+        if self.shared["scheme"] == "simultaneous":
+            self._group_step(evaluate, active)
+            return
+        for i in reversed(active) if self.shared["order"] == "reverse" else active:
+            self._group_step(evaluate, [i])
+
+    def _group_step(self, evaluate: Closure, group: list[int]) -> None:
+        """One step of the method for the players in ``group``, all at the same point."""
+        raise NotImplementedError
+
+
+class FirstOrder(SchemeGame):
     """Every player applies its :class:`Transform` to its own gradient (simultaneous or alternating)."""
 
     transform: Transform = SGD()
@@ -133,7 +157,7 @@ class FirstOrder(GameOptimizer):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.defaults = {
-            **GameOptimizer.defaults,
+            **SchemeGame.defaults,
             **cls.transform.defaults,
             "scheme": "simultaneous",
             "order": "reverse",
@@ -141,15 +165,7 @@ class FirstOrder(GameOptimizer):
 
     def __init__(self, players, **hyper_parameters) -> None:
         super().__init__(players, **hyper_parameters)
-        if self.shared["scheme"] not in ("simultaneous", "alternating"):
-            raise ConfigError(
-                f"optim.scheme: unknown scheme {self.shared['scheme']!r}; valid: alternating, simultaneous"
-            )
-        if self.shared["order"] not in ("reverse", "forward"):
-            raise ConfigError(f"optim.order: {self.shared['order']!r}; valid: forward, reverse")
-
-    def _ordered(self, active: list[int]) -> list[int]:
-        return list(reversed(active)) if self.shared["order"] == "reverse" else active
+        check_scheme(self.shared)
 
     def _gradients_at_lookahead(self, evaluate: Closure, group: list[int]) -> dict[int, list[Tensor]]:
         """Gradients of the players in ``group``, taken where their transforms look ahead to."""
@@ -170,14 +186,10 @@ class FirstOrder(GameOptimizer):
         delta = self.transform.update(grads, self.players[i], self.player_state(i), self.hp[i])
         self.add_to_params(i, delta)
 
-    def _step(self, evaluate: Closure, active: list[int]) -> None:
-        if self.shared["scheme"] == "simultaneous":
-            grads = self._gradients_at_lookahead(evaluate, active)
-            for i in active:
-                self._apply(i, grads[i])
-        else:
-            for i in self._ordered(active):
-                self._apply(i, self._gradients_at_lookahead(evaluate, [i])[i])
+    def _group_step(self, evaluate: Closure, group: list[int]) -> None:
+        grads = self._gradients_at_lookahead(evaluate, group)
+        for i in group:
+            self._apply(i, grads[i])
 
 
 @OPTIMIZERS.register("sgd")
