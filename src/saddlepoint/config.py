@@ -331,6 +331,8 @@ def build_config(*layers: dict[str, Any]) -> Config:
     for layer in layers:
         if layer:
             _apply(config, layer, "")
+    if not 0 <= config.seed < 2**32:
+        raise ConfigError(f"seed: expected an integer in [0, 2**32), got {config.seed}")
     return config
 
 
