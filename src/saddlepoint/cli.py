@@ -83,6 +83,13 @@ def _registry(kind: str):
 
 
 # ---------------------------------------------------------------------------------- commands
+def _secondary_rank() -> bool:
+    """Under torchrun, ranks other than 0 print nothing (rank 0 alone writes the run directory)."""
+    import os
+
+    return os.environ.get("RANK", "0") != "0" and os.environ.get("WORLD_SIZE", "1") != "1"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import build_config, nest, parse_sets, read_yaml
     from .train import train
@@ -91,6 +98,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     layers.append(nest(parse_sets(args.set)))
     cfg = build_config(*layers)
     out = train(cfg, args.out)
+    if _secondary_rank():
+        return 0
     summary = json.loads((out / "summary.json").read_text())
     metrics = summary.get("metrics") or {}
     if metrics:
@@ -105,6 +114,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from .train import resume
 
     out = resume(args.run_dir, nest(parse_sets(args.set)), force=args.force)
+    if _secondary_rank():
+        return 0
     summary = json.loads((out / "summary.json").read_text())
     print(f"run directory: {out}")
     print(f"samples: {out / summary['samples']}")

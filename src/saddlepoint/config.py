@@ -91,6 +91,11 @@ class TrainConfig:
     threads: int | None = None
     device: str = "cpu"
     sample_every: int = 0
+    # accelerator and data-parallel options (docs/distributed.md)
+    amp: str = "none"  # none | bf16 | fp16: autocast around the models' forward passes
+    channels_last: bool = False  # image models and batches in channels-last memory format
+    compile: bool = False  # torch.compile the models (measured slower on this CPU)
+    sync_bn: bool | None = None  # synchronised BatchNorm across ranks; None: on when world size > 1
 
 
 @dataclass
@@ -181,7 +186,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
-                value = yaml.safe_load(text)
+                try:
+                    value = yaml.safe_load(text)
+                except yaml.YAMLError:
+                    raise ConfigError(f"{key}: malformed list {text!r}") from None
             else:
                 value = [v.strip() for v in text.split(",") if v.strip()]
         if isinstance(value, tuple):
@@ -242,7 +250,10 @@ def _parse_free_value(value: Any) -> Any:
     """A value without a declared type (``optim.*`` extras): YAML-typed, numbers recognised."""
     if not isinstance(value, str):
         return value
-    parsed = yaml.safe_load(value) if value.strip() else value
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else value
+    except yaml.YAMLError:
+        return value
     if isinstance(parsed, str):
         try:
             return float(parsed) if any(c in parsed for c in ".eE") else int(parsed)

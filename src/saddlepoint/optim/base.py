@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..registry import Registry
+from .linalg import _REDUCE, Reduce, straight_through
 
 Closure = Callable[[], Sequence[Tensor]]
 
@@ -115,6 +116,9 @@ class GameOptimizer:
         self.counts = {"closure": 0, "grad": 0, "hvp": 0}
         self.last_grad_norms: list[float] = [float("nan")] * n
         self.last_losses: list[float] = [float("nan")] * n
+        #: data parallel: averages gradients and second-derivative products over the workers (one
+        #: flat all-reduce per call, see :mod:`saddlepoint.train.distributed`); None in one process
+        self.reduce: Reduce | None = None
 
     #: hyper-parameters that belong to the game, not to a player (never split per player)
     game_level: frozenset[str] = frozenset()
@@ -137,7 +141,11 @@ class GameOptimizer:
                 self._first_losses = [float(loss.detach()) for loss in losses]
             return losses
 
-        self._step(tracked, active)
+        token = _REDUCE.set(self.reduce)
+        try:
+            self._step(tracked, active)
+        finally:
+            _REDUCE.reset(token)
         self.step_count += 1
         self.last_losses = self._first_losses or self.last_losses
         return self.last_losses
@@ -177,6 +185,8 @@ class GameOptimizer:
         )
         self.counts["grad"] += 1
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+        if self.reduce is not None:  # data parallel: the average over the workers (graph kept local)
+            grads = straight_through(grads, self.reduce([g.detach() for g in grads]))
         if clip:
             grads = self.clip(i, grads)
         return grads

@@ -35,6 +35,7 @@ Three pieces, shared by consensus optimization, SGA, CGD and ACGD:
 
 from __future__ import annotations
 
+import contextvars
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -47,7 +48,9 @@ MatVec = Callable[[Any], Any]
 
 __all__ = [
     "GameDerivatives",
+    "Reduce",
     "cg",
+    "current_reduce",
     "default_fd_eps",
     "dot",
     "flatten",
@@ -55,6 +58,22 @@ __all__ = [
     "unflatten",
     "vjp",
 ]
+
+
+#: averages a list of tensors over data-parallel workers (returns new tensors); None: one process
+Reduce = Callable[[Sequence[Tensor]], list[Tensor]]
+_REDUCE: contextvars.ContextVar[Reduce | None] = contextvars.ContextVar("saddlepoint_reduce", default=None)
+
+
+def current_reduce() -> Reduce | None:
+    """The reduction of the game optimizer whose step is running (set by ``GameOptimizer.step``)."""
+    return _REDUCE.get()
+
+
+def straight_through(local: Sequence[Tensor], reduced: Sequence[Tensor]) -> list[Tensor]:
+    """Tensors with the VALUES of ``reduced`` and the autograd graph of ``local`` (derivatives taken
+    through them are the local ones; products built on them are reduced afterwards)."""
+    return [g + (r - g).detach() if g.requires_grad else r for g, r in zip(local, reduced, strict=True)]
 
 
 # ----------------------------------------------------------------------------- flat vectors
@@ -137,6 +156,7 @@ class GameDerivatives:
         mode: str = "exact",
         eps_rel: float | None = None,
         counts: dict[str, int] | None = None,
+        reduce: Reduce | None | str = "current",
     ) -> None:
         if mode not in ("exact", "fd"):
             raise ValueError(f"hvp mode must be 'exact' or 'fd', got {mode!r}")
@@ -154,6 +174,27 @@ class GameDerivatives:
         # (k, b) -> (∇_{θ_b} f_k, has_graph)
         self._grads: dict[tuple[int, int], tuple[list[Tensor], bool]] = {}
         self._perturbed = False
+        # data parallel: gradients and products are averaged over the workers by ``reduce``
+        # (default: the running optimizer's, see :func:`current_reduce`); the cached gradients keep
+        # their LOCAL graph (products are local backward passes, averaged afterwards)
+        self.reduce: Reduce | None = current_reduce() if reduce == "current" else reduce  # type: ignore[assignment]
+        self._reduced: dict[tuple[int, int], list[Tensor]] = {}
+
+    def _out(self, results: list[list[Tensor]]) -> list[list[Tensor]]:
+        """Average a list of products over the workers (one flat all-reduce); identity in one process."""
+        if self.reduce is None:
+            return results
+        flat = self.reduce([t for r in results for t in r])
+        out, offset = [], 0
+        for r in results:
+            out.append(flat[offset : offset + len(r)])
+            offset += len(r)
+        return out
+
+    def _local(self, k: int, b: int, *, graph: bool | None = None) -> list[Tensor]:
+        if (k, b) not in self._grads or (graph and not self._grads[(k, b)][1]):
+            self.prepare(k, [b], graph=graph)
+        return self._grads[(k, b)][0]
 
     # ------------------------------------------------------------------ gradients
     def prepare(self, k: int, blocks: Sequence[int], *, graph: bool | None = None) -> None:
@@ -184,14 +225,19 @@ class GameDerivatives:
         for b in todo:
             n = len(self.players[b])
             self._grads[(k, b)] = (res[offset : offset + n], graph)
+            self._reduced.pop((k, b), None)
             offset += n
 
     def grad(self, k: int, b: int, *, graph: bool | None = None) -> list[Tensor]:
         """∇_{θ_b} f_k at the current point, cached. ``graph=None``: any cached version (computed
-        with a graph in exact mode if nothing is cached); ``True``: with graph; ``False``: plain."""
-        if (k, b) not in self._grads or (graph and not self._grads[(k, b)][1]):
-            self.prepare(k, [b], graph=graph)
-        return self._grads[(k, b)][0]
+        with a graph in exact mode if nothing is cached); ``True``: with graph; ``False``: plain.
+        Data parallel: the value is averaged over the workers (the graph stays the local one)."""
+        local = self._local(k, b, graph=graph)
+        if self.reduce is None:
+            return local
+        if (k, b) not in self._reduced:
+            self._reduced[(k, b)] = straight_through(local, self.reduce([t.detach() for t in local]))
+        return self._reduced[(k, b)]
 
     def field(self) -> list[list[Tensor]]:
         """The game's vector field ξ = (∇_{θ_i} f_i)_i (with graph in exact mode)."""
@@ -211,30 +257,32 @@ class GameDerivatives:
         if self.mode == "exact":
             out = []
             for k, a in outs:
-                g = self.grad(k, b, graph=True)
+                g = self._local(k, b, graph=True)
                 out.append(vjp(g, self.players[a], v))
                 self.counts["hvp"] += 1
-            return out
-        return self._fd({b: v}, outs)
+            return self._out(out)
+        return self._out(self._fd({b: v}, outs))
 
     # ------------------------------------------------------------------ field products
     def field_vjp(self, v: Sequence[Sequence[Tensor]]) -> list[list[Tensor]]:
         """Jᵀv = ∇_θ Σ_i ⟨ξ_i, v_i⟩ = ∇_θ(½‖ξ‖²) when v = ξ. Exact: 1 product; fd: one per player."""
         n = len(self.players)
         if self.mode == "exact":
-            xi = self.field()
+            for i in range(n):
+                self.prepare(i, [i])
+            xi = [self._local(i, i) for i in range(n)]
             flat_out = [t for i in range(n) for t in xi[i]]
             flat_v = [t for i in range(n) for t in v[i]]
             params = [p for i in range(n) for p in self.players[i]]
             res = vjp(flat_out, params, flat_v)
             self.counts["hvp"] += 1
-            return self._split(res)
+            return self._out(self._split(res))
         total = [[torch.zeros_like(p) for p in self.players[j]] for j in range(n)]
         for i in range(n):
             parts = self._fd({i: list(v[i])}, [(i, j) for j in range(n)])
             for j in range(n):
                 total[j] = [t + s for t, s in zip(total[j], parts[j], strict=True)]
-        return total
+        return self._out(total)
 
     def field_jvp(self, v: Sequence[Sequence[Tensor]]) -> list[list[Tensor]]:
         """Jv, the directional derivative of ξ along v: (Jv)_i = ∇_{θ_i}(∇_θ f_i · v).
@@ -247,16 +295,16 @@ class GameDerivatives:
         """
         n = len(self.players)
         if self.mode != "exact":
-            return self._fd({i: list(v[i]) for i in range(n)}, [(i, i) for i in range(n)])
+            return self._out(self._fd({i: list(v[i]) for i in range(n)}, [(i, i) for i in range(n)]))
         for i in range(n):
             self.prepare(i, range(n))
         flat_v = [t.detach() for j in range(n) for t in v[j]]
         out = []
         for i in range(n):
-            g_full = [t for j in range(n) for t in self.grad(i, j, graph=True)]
+            g_full = [t for j in range(n) for t in self._local(i, j, graph=True)]
             out.append(vjp(g_full, self.players[i], flat_v))
             self.counts["hvp"] += 1
-        return out
+        return self._out(out)
 
     def field_vjp_jvp(self, v: Sequence[Sequence[Tensor]]) -> tuple[list[list[Tensor]], list[list[Tensor]]]:
         """(Jᵀv, Jv): 1 + n products in exact mode, n + 1 in fd mode."""

@@ -8,6 +8,7 @@ everything from the config, :meth:`Trainer.run` steps, logs, samples, evaluates 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -34,7 +35,9 @@ from ..report.animation import TrainingAnimation
 from ..report.html import write_run_report
 from ..report.plots import save_image_grid, save_scatter
 from ..report.tensorboard import TensorBoardLogger
+from . import distributed
 from .checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
+from .distributed import DistInfo
 from .ema import EMA
 
 PLAYERS = ("G", "D")
@@ -86,18 +89,50 @@ class Trainer:
     animation: TrainingAnimation | None = None
     tb: TensorBoardLogger | None = None
     stop_requested: bool = False
+    #: data parallel: this rank's place in the job (None: one process)
+    dist: DistInfo | None = None
+    #: autocast dtype around the models' forward passes (train.amp), None: off
+    amp_dtype: torch.dtype | None = None
+    channels_last: bool = False
+
+    @property
+    def main(self) -> bool:
+        """Whether this process writes the run directory (rank 0, or the only process)."""
+        return self.dist is None or self.dist.main
 
     # ------------------------------------------------------------------ one game step
     def batch(self) -> tuple[Tensor, Tensor]:
-        real = self.dataset.sample(self.cfg.train.batch_size, self.data_gen).to(self.device)
-        z = torch.randn(self.cfg.train.batch_size, self.G.z_dim, generator=self.noise_gen).to(self.device)
+        """The global batch from the seeded generators; under data parallelism this rank's slice of it
+        (every rank draws the same global batch, so the shards are exact and the generators agree)."""
+        n = self.cfg.train.batch_size
+        real = self.dataset.sample(n, self.data_gen)
+        z = torch.randn(n, self.G.z_dim, generator=self.noise_gen)
+        if self.dist is not None:
+            n //= self.dist.world
+            lo = self.dist.rank * n
+            real, z = real[lo : lo + n], z[lo : lo + n]
+        real, z = real.to(self.device, dtype=z.dtype), z.to(self.device)
+        if self.channels_last and real.dim() == 4:
+            real = real.contiguous(memory_format=torch.channels_last)
         return real, z
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
     def closure_for(self, real: Tensor, z: Tensor, aux: dict[str, float]) -> Callable[[], list[Tensor]]:
         def closure() -> list[Tensor]:
-            fake = self.G(z)
-            d_fake = self.D(fake)
-            d_real = self.D(real)
+            if self.amp_dtype is None:
+                fake = self.G(z)
+                d_fake = self.D(fake)
+                d_real = self.D(real)
+            else:  # models in reduced precision; losses and penalties in float32
+                with self.autocast():
+                    fake = self.G(z)
+                    d_fake = self.D(fake)
+                    d_real = self.D(real)
+                fake, d_fake, d_real = fake.float(), d_fake.float(), d_real.float()
             loss_g, loss_d = self.loss_fn(d_real, d_fake)
             for penalty in self.penalties:
                 loss_d = loss_d + penalty(self.D, real, fake)
@@ -125,6 +160,16 @@ class Trainer:
     def _after_d_update(self) -> None:
         for penalty in self.penalties:
             penalty.after_step(self.D)
+
+    def synchronise(self, losses: list[float], aux: dict[str, float], stop: bool) -> tuple[list[float], dict, bool]:
+        """Data parallel: average the logged losses and diagnostics over the ranks and agree on a stop
+        request (a signal seen by any rank stops every rank after the same step). One all-reduce."""
+        if self.dist is None:
+            return losses, aux, stop
+        keys = sorted(aux)
+        avg = distributed.average_floats([*losses, *(aux[k] for k in keys), float(stop)], self.dist.world)
+        n = len(losses)
+        return avg[:n], dict(zip(keys, avg[n : n + len(keys)])), avg[-1] > 0
 
     def check_finite(self, losses: list[float]) -> None:
         for name, loss, norm in zip(PLAYERS, losses, self.opt.last_grad_norms):
@@ -224,6 +269,8 @@ class Trainer:
                 self.ema.load_state_dict(ckpt["ema"])
             self.opt.load_state_dict(ckpt["optimizer"])
             set_rng_state(ckpt["rng"])
+            if self.dist is not None and not self.dist.main:  # rank 0 carries the saved stream
+                torch.manual_seed(_rank_seed(self.cfg.seed, self.dist.rank, int(ckpt["step"])))
             self.data_gen.set_state(ckpt["data_gen"])
             self.noise_gen.set_state(ckpt["noise_gen"])
             self.dataset.load_state_dict(ckpt["dataset"])
@@ -257,15 +304,17 @@ class Trainer:
     def run(self) -> Path:
         """Step until ``train.steps``; log, evaluate, sample and checkpoint on their schedules."""
         cfg = self.cfg
-        progress = Progress(cfg, self.step)
+        progress = Progress(cfg, self.step, enabled=self.main)
         handler = _SignalFlag()
         start_time = time.perf_counter() - self.elapsed
-        self.animation = self._start_animation()
-        self.tb = TensorBoardLogger(self.out, start_step=self.step) if cfg.log.tensorboard else None
+        self.animation = self._start_animation() if self.main else None
+        self.tb = TensorBoardLogger(self.out, start_step=self.step) if cfg.log.tensorboard and self.main else None
         try:
             with handler:
                 while self.step < cfg.train.steps:
                     losses, aux = self.game_step()
+                    if self.dist is not None:
+                        losses, aux, handler.signalled = self.synchronise(losses, aux, handler.signalled)
                     self.step += 1
                     self.elapsed = time.perf_counter() - start_time
                     self.check_finite(losses)
@@ -273,15 +322,17 @@ class Trainer:
                     progress.update(self.step, losses)
                     if handler.signalled:
                         self.status = "interrupted"
-                        self.save_checkpoint()
-                        self.write_summary()
+                        if self.main:
+                            self.save_checkpoint()
+                            self.write_summary()
                         raise Interrupted(f"interrupted at step {self.step}; checkpoint saved in {self.out}")
             progress.close()
             return self.finish()
         except DivergenceError as exc:
             self.status = "diverged"
-            self.log({"step": exc.step, "event": "diverged", "player": exc.player, "what": exc.what})
-            self.write_summary(error=str(exc))
+            if self.main:
+                self.log({"step": exc.step, "event": "diverged", "player": exc.player, "what": exc.what})
+                self.write_summary(error=str(exc))
             raise
         finally:
             progress.close()
@@ -294,6 +345,10 @@ class Trainer:
     def on_schedule(self, losses: list[float], aux: dict[str, float]) -> None:
         """Everything that happens every N steps: log, evaluate (+ best checkpoint), sample, checkpoint."""
         cfg, step = self.cfg, self.step
+        if not self.main:  # only rank 0 writes; every rank checks (parameters are the same on all)
+            if step % cfg.log.every == 0 or step == cfg.train.steps:
+                self.check_parameters()
+            return
         record = None
         if step % cfg.log.every == 0 or step == cfg.train.steps:
             self.check_parameters()
@@ -333,6 +388,8 @@ class Trainer:
 
     def finish(self) -> Path:
         self.status = "completed"
+        if not self.main:
+            return self.out / "samples"
         metrics = self.evaluate()
         if metrics:
             self.log({"step": self.step, "time": round(self.elapsed, 4), "final": True, **metrics})
@@ -368,8 +425,8 @@ class Trainer:
 class Progress:
     """A tqdm bar with live losses on a terminal; a few plain lines otherwise (short CI logs)."""
 
-    def __init__(self, cfg: Config, start: int) -> None:
-        mode = cfg.log.progress
+    def __init__(self, cfg: Config, start: int, enabled: bool = True) -> None:
+        mode = cfg.log.progress if enabled else "none"
         if mode == "auto":
             mode = "bar" if sys.stderr.isatty() else "lines"
         self.mode = mode
@@ -432,7 +489,15 @@ def setup(cfg: Config, out: Path) -> Trainer:
         section, name = key.split(".")
         if getattr(getattr(cfg, section), name) < 1:
             raise ConfigError(f"{key}: must be at least 1")
+    amp_dtype = check_accelerator_options(cfg)
     device = select_device(cfg.train.device)
+    dist_info = distributed.init_from_env(cfg.train.device, cfg.train.threads)
+    if dist_info is not None:
+        if cfg.train.batch_size % dist_info.world:
+            raise ConfigError(f"train.batch_size: {cfg.train.batch_size} is not divisible by the world size "
+                              f"{dist_info.world} (each rank trains on an equal shard of the global batch)")
+        if device.type == "cuda":
+            device = torch.device("cuda", dist_info.local_rank)
     torch.manual_seed(cfg.seed)
     import random
 
@@ -446,7 +511,17 @@ def setup(cfg: Config, out: Path) -> Trainer:
     dataset = build_dataset(cfg.data.name, root=cfg.data.root, resolution=resolution, channels=channels,
                             limit=cfg.data.limit)
     G, D = build_models(cfg.model.name, dataset.sample_shape, cfg.model.z_dim, **cfg.model.options())
+    if dist_info is not None and (cfg.train.sync_bn is None or cfg.train.sync_bn):
+        G, D = distributed.convert_sync_batchnorm(G), distributed.convert_sync_batchnorm(D)
     G, D = G.to(device), D.to(device)
+    if dist_info is not None:  # identical seeds give identical models; make sure of it
+        distributed.broadcast_module(G)
+        distributed.broadcast_module(D)
+    if cfg.train.channels_last:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    if cfg.train.compile:
+        G.compile()
+        D.compile()
     check_metrics(cfg.eval.metrics or default_metrics(dataset, cfg.eval), dataset, cfg.eval)
     loss_fn = LOSSES.get(cfg.loss.name, "loss.name")
     penalties = [build_penalty(name, getattr(cfg.loss, f"{name}_weight", None)) for name in cfg.loss.penalty]
@@ -456,11 +531,52 @@ def setup(cfg: Config, out: Path) -> Trainer:
         buffers=[*G.buffers(), *D.buffers()],
         **optimizer_hyper_parameters(cfg),
     )
+    _check_amp_optimizer(cfg, opt, amp_dtype)
     ema = EMA(G, cfg.train.ema) if cfg.train.ema > 0 else None
     data_gen = torch.Generator().manual_seed(cfg.seed)
     noise_gen = torch.Generator().manual_seed(cfg.seed + 1)
     fixed_z = torch.randn(64, G.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
-    return Trainer(cfg, out, device, dataset, G, D, loss_fn, penalties, opt, ema, data_gen, noise_gen, fixed_z)
+    if dist_info is not None:
+        distributed.attach(opt, distributed.make_reduce(dist_info.world))
+        if not dist_info.main:  # dropout masks and penalty noise: independent per rank
+            torch.manual_seed(_rank_seed(cfg.seed, dist_info.rank, 0))
+    return Trainer(cfg, out, device, dataset, G, D, loss_fn, penalties, opt, ema, data_gen, noise_gen, fixed_z,
+                   dist=dist_info, amp_dtype=amp_dtype, channels_last=cfg.train.channels_last)
+
+
+def _rank_seed(seed: int, rank: int, step: int) -> int:
+    return (seed + 1_000_003 * rank + 7_919 * step) % 2**63
+
+
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def check_accelerator_options(cfg: Config) -> torch.dtype | None:
+    """Validate ``train.amp`` and return the autocast dtype (None: off)."""
+    if cfg.train.amp not in AMP_DTYPES:
+        raise ConfigError(f"train.amp: {cfg.train.amp!r}; valid: {', '.join(AMP_DTYPES)}")
+    if cfg.train.amp == "fp16":
+        raise ConfigError("train.amp: fp16 needs gradient scaling, which the game optimizers do not implement "
+                          "yet; use bf16 (same exponent range as float32, no scaler needed)")
+    return AMP_DTYPES[cfg.train.amp]
+
+
+def _check_amp_optimizer(cfg: Config, opt: Any, amp_dtype: torch.dtype | None) -> None:
+    """Second-order methods differentiate twice through the forward graph: autocast would put their
+    Hessian-vector products in reduced precision, and torch.compile'd modules do not double-backward."""
+    from ..optim.second_order import SecondOrder
+
+    inner = opt
+    while inner is not None and not isinstance(inner, SecondOrder):
+        inner = getattr(inner, "inner", None)
+    if inner is None:
+        return
+    if amp_dtype is not None:
+        raise ConfigError(f"train.amp: {cfg.train.amp} is not supported with the second-order optimizer "
+                          f"{cfg.optim.name!r} (its Hessian-vector products must stay in float32); use train.amp=none")
+    if cfg.train.compile:
+        raise ConfigError(f"train.compile: compiled models cannot be differentiated twice, which the "
+                          f"second-order optimizer {cfg.optim.name!r} needs; use train.compile=false")
 
 
 def optimizer_hyper_parameters(cfg: Config) -> dict[str, Any]:
@@ -496,9 +612,25 @@ def train(config: Config | dict[str, Any] | None = None, out: str | Path | None 
     """Train a GAN from a config (a :class:`Config` or nested dict); return the run directory."""
     cfg = config if isinstance(config, Config) else build_config(config or {})
     trainer = setup(cfg, Path(out) if out is not None else Path("."))
-    trainer.out = prepare_out_dir(Path(out) if out is not None else None, cfg)
-    _write_text_atomic(trainer.out / "config.yaml", dump_yaml(cfg))
-    _run_with_report(trainer)
+    try:
+        if trainer.dist is None:
+            trainer.out = prepare_out_dir(Path(out) if out is not None else None, cfg)
+            _write_text_atomic(trainer.out / "config.yaml", dump_yaml(cfg))
+        else:  # rank 0 alone touches the run directory; the others learn its path or its error
+            error, path = None, None
+            if trainer.main:
+                try:
+                    path = prepare_out_dir(Path(out) if out is not None else None, cfg)
+                    _write_text_atomic(path / "config.yaml", dump_yaml(cfg))
+                except UserError as exc:
+                    error = str(exc)
+            error, path = distributed.broadcast_object((error, str(path) if path else None))
+            if error is not None:
+                raise UserError(error)
+            trainer.out = Path(path)
+        _run_with_report(trainer)
+    finally:
+        distributed.shutdown(trainer.dist)
     return trainer.out
 
 
@@ -507,7 +639,7 @@ def _run_with_report(trainer: Trainer) -> None:
     try:
         trainer.run()
     finally:
-        if trainer.cfg.log.report:
+        if trainer.cfg.log.report and trainer.main:
             try:
                 write_run_report(trainer.out)
             except Exception as exc:  # noqa: BLE001  (a report must never hide the run's own outcome)
@@ -551,10 +683,16 @@ def resume(run_dir: str | Path, overrides: dict[str, Any] | None = None, force: 
         raise UserError(f"resume {run_dir}: configuration differs from the checkpoint in {', '.join(changed)} "
                         "(use --force to resume anyway)")
     trainer = setup(cfg, run_dir)
-    trainer.load_state(ckpt)
-    _truncate_log(run_dir / "metrics.jsonl", trainer.step)
-    _write_text_atomic(run_dir / "config.yaml", dump_yaml(cfg))
-    _run_with_report(trainer)
+    try:
+        trainer.load_state(ckpt)
+        if trainer.main:
+            _truncate_log(run_dir / "metrics.jsonl", trainer.step)
+            _write_text_atomic(run_dir / "config.yaml", dump_yaml(cfg))
+        if trainer.dist is not None:  # the log is truncated before any rank steps on
+            distributed.broadcast_object(None)
+        _run_with_report(trainer)
+    finally:
+        distributed.shutdown(trainer.dist)
     return run_dir
 
 
