@@ -2,8 +2,8 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
 import torch
+from hypothesis import settings
 
 # keep tests deterministic and polite on a 2-core machine
 torch.set_num_threads(1)
