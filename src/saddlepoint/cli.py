@@ -167,6 +167,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .metrics import default_metrics, evaluate_metrics
+    from .train.checkpoint import write_text_atomic
 
     trainer = _load_run(args.run_dir)
     names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else (
@@ -180,9 +181,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     summary_path = Path(args.run_dir) / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     summary.setdefault("eval", {})["ema" if args.ema else "raw"] = {"samples": n, **results}
-    tmp = summary_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    tmp.replace(summary_path)
+    write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
     print(json.dumps(results))
     return 0
 

@@ -529,13 +529,7 @@ class _Pool:
             wait([w["conn"] for w in busy] + [w["proc"].sentinel for w in busy])
             for worker in busy:
                 task = worker["task"]
-                got = None
-                with contextlib.suppress(EOFError, OSError):
-                    while worker["conn"].poll():
-                        got = worker["conn"].recv()
-                        if "ready" not in got:
-                            break
-                        worker["ready"], got = True, None
+                got = self._receive(worker)
                 if got is not None:
                     worker["task"] = None
                     on_result(got)
@@ -553,6 +547,17 @@ class _Pool:
                     on_result({"index": task["index"], "status": "failed", "traceback": None, "wall_time": None,
                                "error": f"the worker process died (exit code {code}) while running this run"})
 
+    @staticmethod
+    def _receive(worker: dict[str, Any]) -> dict[str, Any] | None:
+        """The worker's result message if one is waiting (start-up "ready" messages are noted and skipped)."""
+        with contextlib.suppress(EOFError, OSError):
+            while worker["conn"].poll():
+                got = worker["conn"].recv()
+                if "ready" not in got:
+                    return got
+                worker["ready"] = True
+        return None
+
     def interrupt(self) -> None:
         for worker in self.workers:
             if worker["task"] is not None and worker["proc"].is_alive():
@@ -568,13 +573,7 @@ class _Pool:
             busy = [w for w in self.workers if w["task"] is not None]
             wait([w["conn"] for w in busy] + [w["proc"].sentinel for w in busy], timeout=1.0)
             for worker in busy:
-                got = None
-                with contextlib.suppress(EOFError, OSError):
-                    while worker["conn"].poll():
-                        got = worker["conn"].recv()
-                        if "ready" not in got:
-                            break
-                        got = None
+                got = self._receive(worker)
                 if got is not None:
                     worker["task"] = None
                     on_result(got)

@@ -396,6 +396,14 @@ def _threshold(bnorm: float, tol: float, atol: float) -> float:
     return max(tol * bnorm, atol)
 
 
+def _initial_residual(mv: Callable[[Tensor], Tensor], bf: Tensor, x0f: Tensor | None) -> tuple[Tensor, Tensor, int]:
+    """Start point, residual b − A x0 and the matvecs spent on it (none for a zero or absent warm start)."""
+    if x0f is None or not bool(torch.any(x0f != 0)):
+        return torch.zeros_like(bf), bf.clone(), 0
+    x = x0f.detach().clone().to(bf)
+    return x, bf - mv(x), 1
+
+
 def cg(
     matvec: MatVec,
     b: Vector,
@@ -417,14 +425,7 @@ def cg(
     mv, bf, x0f, out = _flat_problem(matvec, b, x0)
     n = bf.numel()
     max_iter = n if max_iter is None else int(max_iter)
-    matvecs = 0
-    if x0f is None or not bool(torch.any(x0f != 0)):
-        x = torch.zeros_like(bf)
-        r = bf.clone()
-    else:
-        x = x0f.detach().clone().to(bf)
-        r = bf - mv(x)
-        matvecs += 1
+    x, r, matvecs = _initial_residual(mv, bf, x0f)
     thr = _threshold(float(torch.linalg.vector_norm(bf)), tol, atol)
     rs = torch.dot(r, r)
     res = math.sqrt(float(rs))
@@ -477,14 +478,7 @@ def gmres(
     max_iter = n if max_iter is None else int(max_iter)
     m = max(1, int(restart))
     thr = _threshold(float(torch.linalg.vector_norm(bf)), tol, atol)
-    matvecs = 0
-    if x0f is None or not bool(torch.any(x0f != 0)):
-        x = torch.zeros_like(bf)
-        r = bf.clone()
-    else:
-        x = x0f.detach().clone().to(bf)
-        r = bf - mv(x)
-        matvecs += 1
+    x, r, matvecs = _initial_residual(mv, bf, x0f)
     total = 0
     res = float(torch.linalg.vector_norm(r))
     while res > thr and total < max_iter:

@@ -93,3 +93,11 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(obj, dict) or obj.get("format") != "saddlepoint-checkpoint":
         raise CheckpointError(f"checkpoint {path} is not a saddlepoint checkpoint")
     return obj
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace a small text file (config, summary, log) through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+

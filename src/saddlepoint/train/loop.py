@@ -36,7 +36,7 @@ from ..report.html import write_run_report
 from ..report.plots import save_image_grid, save_scatter
 from ..report.tensorboard import TensorBoardLogger
 from . import distributed
-from .checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state
+from .checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state, write_text_atomic
 from .distributed import DistInfo
 from .ema import EMA
 
@@ -419,7 +419,7 @@ class Trainer:
             summary["samples"] = str(samples.relative_to(self.out))
         if error is not None:
             summary["error"] = error
-        _write_text_atomic(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        write_text_atomic(self.out / "summary.json", json.dumps(summary, indent=2) + "\n")
 
 
 class Progress:
@@ -615,13 +615,13 @@ def train(config: Config | dict[str, Any] | None = None, out: str | Path | None 
     try:
         if trainer.dist is None:
             trainer.out = prepare_out_dir(Path(out) if out is not None else None, cfg)
-            _write_text_atomic(trainer.out / "config.yaml", dump_yaml(cfg))
+            write_text_atomic(trainer.out / "config.yaml", dump_yaml(cfg))
         else:  # rank 0 alone touches the run directory; the others learn its path or its error
             error, path = None, None
             if trainer.main:
                 try:
                     path = prepare_out_dir(Path(out) if out is not None else None, cfg)
-                    _write_text_atomic(path / "config.yaml", dump_yaml(cfg))
+                    write_text_atomic(path / "config.yaml", dump_yaml(cfg))
                 except UserError as exc:
                     error = str(exc)
             error, path = distributed.broadcast_object((error, str(path) if path else None))
@@ -687,7 +687,7 @@ def resume(run_dir: str | Path, overrides: dict[str, Any] | None = None, force: 
         trainer.load_state(ckpt)
         if trainer.main:
             _truncate_log(run_dir / "metrics.jsonl", trainer.step)
-            _write_text_atomic(run_dir / "config.yaml", dump_yaml(cfg))
+            write_text_atomic(run_dir / "config.yaml", dump_yaml(cfg))
         if trainer.dist is not None:  # the log is truncated before any rank steps on
             distributed.broadcast_object(None)
         _run_with_report(trainer)
@@ -708,10 +708,4 @@ def _truncate_log(path: Path, step: int) -> None:
             continue
         if isinstance(record, dict) and record.get("step", 0) <= step and not record.get("final"):
             kept.append(line)
-    _write_text_atomic(path, "".join(f"{line}\n" for line in kept))
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(f"{line}\n" for line in kept))
