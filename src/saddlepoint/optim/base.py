@@ -58,18 +58,34 @@ class _StepEvaluator:
         self.cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         self.buffer_snapshot = [b.detach().clone() for b in buffers]
 
-    def __call__(self) -> list[Tensor]:
+    def __call__(self) -> Sequence[Tensor]:
         if self.calls > 0:
             torch.set_rng_state(self.cpu_rng)
             if self.cuda_rng is not None:
                 torch.cuda.set_rng_state_all(self.cuda_rng)
-            with torch.no_grad():
-                for buf, saved in zip(self.buffers, self.buffer_snapshot):
-                    buf.copy_(saved)
+            # through ``.data``: the values go back without bumping the buffers' version counters, so a
+            # graph kept from an earlier call (which saved them, e.g. BatchNorm's running statistics,
+            # unused by its training-mode backward) stays usable
+            for buf, saved in zip(self.buffers, self.buffer_snapshot):
+                buf.data.copy_(saved)
         self.calls += 1
         self.counts["closure"] += 1
-        losses = list(self.closure())
+        losses = self.closure()
+        # a Sequence is kept as it is: a lazy one computes a player's loss only when it is used
+        losses = losses if isinstance(losses, Sequence) else list(losses)
+        if self.calls == 1:
+            self.first_losses = [float(loss.detach()) for loss in losses]  # evaluates every loss once
+            self.cpu_rng_after = torch.get_rng_state()
+            self.cuda_rng_after = torch.cuda.get_rng_state_all() if self.cuda_rng is not None else None
         return losses
+
+    def finish(self) -> None:
+        """Leave the random streams where one full evaluation leaves them, however many (and however
+        lazy) the evaluations were: the step consumes randomness as a single evaluation would."""
+        if self.calls > 1:
+            torch.set_rng_state(self.cpu_rng_after)
+            if self.cuda_rng_after is not None:
+                torch.cuda.set_rng_state_all(self.cuda_rng_after)
 
 
 class GameOptimizer:
@@ -129,16 +145,13 @@ class GameOptimizer:
         first evaluation, as floats."""
         active = list(range(len(self.players))) if players is None else list(players)
         evaluate = _StepEvaluator(closure, self.buffers, self.counts)
-        self._first_losses: list[float] | None = None
 
-        def tracked() -> list[Tensor]:
+        def tracked() -> Sequence[Tensor]:
             losses = evaluate()
             if len(losses) != len(self.players):
                 raise ValueError(
                     f"closure returned {len(losses)} losses for {len(self.players)} players"
                 )
-            if self._first_losses is None:
-                self._first_losses = [float(loss.detach()) for loss in losses]
             return losses
 
         token = _REDUCE.set(self.reduce)
@@ -146,8 +159,9 @@ class GameOptimizer:
             self._step(tracked, active)
         finally:
             _REDUCE.reset(token)
+        evaluate.finish()
         self.step_count += 1
-        self.last_losses = self._first_losses or self.last_losses
+        self.last_losses = getattr(evaluate, "first_losses", None) or self.last_losses
         return self.last_losses
 
     def _step(self, evaluate: Closure, active: list[int]) -> None:

@@ -37,6 +37,7 @@ from ..report.plots import save_image_grid, save_scatter
 from ..report.tensorboard import TensorBoardLogger
 from . import distributed
 from .checkpoint import load_checkpoint, rng_state, save_atomic, set_rng_state, write_text_atomic
+from .closure import GANClosure
 from .distributed import DistInfo
 from .ema import EMA
 
@@ -121,27 +122,11 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def closure_for(self, real: Tensor, z: Tensor, aux: dict[str, float]) -> Callable[[], list[Tensor]]:
-        def closure() -> list[Tensor]:
-            if self.amp_dtype is None:
-                fake = self.G(z)
-                d_fake = self.D(fake)
-                d_real = self.D(real)
-            else:  # models in reduced precision; losses and penalties in float32
-                with self.autocast():
-                    fake = self.G(z)
-                    d_fake = self.D(fake)
-                    d_real = self.D(real)
-                fake, d_fake, d_real = fake.float(), d_fake.float(), d_real.float()
-            loss_g, loss_d = self.loss_fn(d_real, d_fake)
-            for penalty in self.penalties:
-                loss_d = loss_d + penalty(self.D, real, fake)
-            if not aux:
-                aux["d_real"] = float(d_real.detach().mean())
-                aux["d_fake"] = float(d_fake.detach().mean())
-            return [loss_g, loss_d]
-
-        return closure
+    def closure_for(self, real: Tensor, z: Tensor, aux: dict[str, float]) -> GANClosure:
+        """``[loss_G, loss_D]`` on this batch (see :mod:`saddlepoint.train.closure`: D(x) and the penalties
+        only when loss_D is used, G(z) reused while G is unchanged)."""
+        autocast = self.autocast if self.amp_dtype is not None else None
+        return GANClosure(self.G, self.D, self.loss_fn, self.penalties, real, z, aux, autocast)
 
     def game_step(self) -> tuple[list[float], dict[str, float]]:
         """n_critic − 1 discriminator-only steps on fresh batches, then one step of both players."""

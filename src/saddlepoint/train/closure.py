@@ -1,0 +1,141 @@
+"""The GAN game's closure: ``[loss_G, loss_D]`` at the current parameters, computing only what is asked.
+
+A game optimizer may evaluate the closure several times in one step (see :mod:`saddlepoint.optim.base`).
+Two things make the alternating scheme cost what a hand-written DCGAN loop costs, without changing a
+single number it computes:
+
+* **Lazy discriminator loss.** ``loss_D`` needs D on the real batch and the penalties; the generator's
+  step does not. :class:`LazyLosses` computes that part on first access to ``losses[1]``, so an
+  evaluation for the generator alone runs G and D(fake) only. (A loss whose generator term uses D(x),
+  e.g. a relativistic one, sets ``generator_uses_real = True`` on the function and is always computed
+  in full.)
+* **Generator output reuse.** Within one step, when G's parameters are unchanged since the last
+  evaluation (tracked by their in-place version counters — the discriminator just moved, say), the
+  closure reuses G(z) and its autograd graph instead of running G again, and puts back what that
+  forward pass left behind: G's BatchNorm buffers and the RNG state after it. Parameters, buffers and
+  random streams are therefore exactly those of a fresh forward pass.
+
+The one observable difference from evaluating everything every time: when an evaluation skips D(x), D's
+own BatchNorm running statistics see only that evaluation's fake batch. D always runs in training mode
+(batch statistics), so no parameter, loss or sample depends on them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+LossFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+class LazyLosses(Sequence[Tensor]):
+    """``[loss_G, loss_D]``; ``loss_D`` is computed by ``discriminator_loss()`` when first indexed
+    (or given, already computed, as ``loss_d``)."""
+
+    def __init__(
+        self, loss_g: Tensor, discriminator_loss: Callable[[], Tensor] | None, loss_d: Tensor | None = None
+    ) -> None:
+        self._loss_g = loss_g
+        self._discriminator_loss = discriminator_loss
+        self._loss_d = loss_d
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(2))]
+        if index in (0, -2):
+            return self._loss_g
+        if index in (1, -1):
+            if self._loss_d is None:
+                assert self._discriminator_loss is not None
+                self._loss_d = self._discriminator_loss()
+            return self._loss_d
+        raise IndexError(f"losses index {index} out of range for 2 players")
+
+    @property
+    def discriminator_computed(self) -> bool:
+        return self._loss_d is not None
+
+
+class GANClosure:
+    """One step's closure for ``players = [G, D]`` on a fixed real batch and noise batch."""
+
+    def __init__(
+        self,
+        G: nn.Module,
+        D: nn.Module,
+        loss_fn: LossFn,
+        penalties: Sequence[Any],
+        real: Tensor,
+        z: Tensor,
+        aux: dict[str, float],
+        autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
+    ) -> None:
+        self.G, self.D, self.loss_fn, self.penalties = G, D, loss_fn, penalties
+        self.real, self.z, self.aux = real, z, aux
+        self.autocast = autocast
+        self.eager = bool(getattr(loss_fn, "generator_uses_real", False))
+        self._g_params = list(G.parameters())
+        self._g_buffers = list(G.buffers())
+        self._cache: tuple[tuple[int, ...], Tensor, list[Tensor], Tensor, list[Tensor] | None] | None = None
+        #: how many evaluations reused G(z) (for tests and benchmarks)
+        self.generator_reuses = 0
+
+    # ------------------------------------------------------------------ pieces
+    def _forward(self, module: nn.Module, x: Tensor) -> Tensor:
+        if self.autocast is None:
+            return module(x)
+        with self.autocast():  # models in reduced precision; losses and penalties in float32
+            return module(x).float()
+
+    def _versions(self) -> tuple[int, ...]:
+        return tuple(p._version for p in self._g_params)
+
+    def _generate(self) -> Tensor:
+        """G(z), reused from the previous evaluation of this step while G's parameters are unchanged."""
+        key = self._versions()
+        if self._cache is not None and self._cache[0] == key:
+            _, fake, buffers, cpu_rng, cuda_rng = self._cache
+            for buf, value in zip(self._g_buffers, buffers):
+                buf.data.copy_(value)  # no version bump: the reused graph saved these (see the optim base)
+            torch.set_rng_state(cpu_rng)
+            if cuda_rng is not None:
+                torch.cuda.set_rng_state_all(cuda_rng)
+            self.generator_reuses += 1
+            return fake
+        fake = self._forward(self.G, self.z)
+        self._cache = (
+            key,
+            fake,
+            [b.detach().clone() for b in self._g_buffers],
+            torch.get_rng_state(),
+            torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+        )
+        return fake
+
+    # ------------------------------------------------------------------ the closure
+    def _discriminator_terms(self, fake: Tensor, d_fake: Tensor) -> tuple[Tensor, Tensor]:
+        """D on the real batch, then ``(loss_G, loss_D + penalties)``."""
+        d_real = self._forward(self.D, self.real)
+        self.aux.setdefault("d_real", float(d_real.detach().mean()))
+        loss_g, loss_d = self.loss_fn(d_real, d_fake)
+        for penalty in self.penalties:
+            loss_d = loss_d + penalty(self.D, self.real, fake)
+        return loss_g, loss_d
+
+    def __call__(self) -> LazyLosses:
+        fake = self._generate()
+        d_fake = self._forward(self.D, fake)
+        self.aux.setdefault("d_fake", float(d_fake.detach().mean()))
+        if self.eager:
+            loss_g, loss_d = self._discriminator_terms(fake, d_fake)
+            return LazyLosses(loss_g, None, loss_d)
+        # the generator's loss depends on D(G(z)) alone: any stand-in for D(x) gives the same value
+        loss_g = self.loss_fn(d_fake.detach(), d_fake)[0]
+        return LazyLosses(loss_g, lambda: self._discriminator_terms(fake, d_fake)[1])
