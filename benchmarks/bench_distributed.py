@@ -86,7 +86,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-sync-bn", action="store_true", help="plain per-rank BatchNorm (for comparison)")
+    parser.add_argument("--quick", action="store_true", help="5 timed steps after 1 warm-up (about a minute)")
+    parser.add_argument("--out", default=str(RESULTS), help="results file (entries are merged by optimizer)")
     args = parser.parse_args()
+    if args.quick:
+        args.steps, args.warmup = 5, 1
     if args.worker:
         worker(args)
         return
@@ -107,12 +111,13 @@ def main() -> None:
                     "device": "cpu (no GPU measured)"},
         "date": time.strftime("%Y-%m-%d"),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    existing = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    existing = json.loads(out.read_text()) if out.exists() else {}
     result["sync_bn"] = not args.no_sync_bn
     result["load_average_after"] = os.getloadavg()[0]
     existing[args.optim + ("-no-sync-bn" if args.no_sync_bn else "")] = result
-    RESULTS.write_text(json.dumps(existing, indent=2) + "\n")
+    out.write_text(json.dumps(existing, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

@@ -29,7 +29,11 @@ ap.add_argument("--threads", type=int, default=1, help="BLAS/torch threads for e
 ap.add_argument("--n", type=int, default=10_000)
 ap.add_argument("--d", type=int, default=2048)
 ap.add_argument("--skip-train", action="store_true", help="skip part 3 (training step timing)")
+ap.add_argument("--quick", action="store_true", help="2,000 × 2,048 features and no training-step timing")
+ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "metrics.json"))
 args = ap.parse_args()
+if args.quick:
+    args.n, args.skip_train = 2000, True
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[var] = str(args.threads)  # before numpy/scipy load BLAS
 
@@ -45,7 +49,7 @@ from saddlepoint.metrics.features import feature_stats, mnist_extractor  # noqa:
 from saddlepoint.metrics.frechet import frechet_distance  # noqa: E402
 
 torch.set_num_threads(args.threads)
-OUT = Path(__file__).resolve().parent / "results" / "metrics.json"
+OUT = Path(args.out)
 
 
 def scipy_fid(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
