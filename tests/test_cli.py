@@ -158,3 +158,18 @@ def test_evaluation_during_training_best_checkpoint_and_eval_command(tmp_path, c
     assert summary["eval"]["raw"]["samples"] == 500 and summary["eval"]["raw"]["modes"] == printed["modes"]
     assert main(["eval", str(out), "--metrics", "fid"]) == 2  # FID needs image data and features
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_train_on_a_dataset_uses_its_preset(tmp_path):
+    out = tmp_path / "ring"
+    res = run_cli("train", "--set", "data.name=ring", "--set", "train.steps=20", "--set", "log.progress=none",
+                  "--set", "eval.samples=200", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    from pathlib import Path
+
+    import yaml
+
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    preset = yaml.safe_load((Path(__file__).parents[1] / "configs" / "ring.yaml").read_text())
+    assert resolved["model"]["name"] == "mlp" and resolved["model"]["width"] == preset["model"]["width"]
+    assert resolved["train"]["batch_size"] == preset["train"]["batch_size"] and resolved["train"]["steps"] == 20

@@ -89,3 +89,36 @@ def test_shipped_presets_parse():
     assert len(presets) >= 5
     for path in presets:
         build_config(read_yaml(path))
+
+
+# ----------------------------------------------------------------------------- dataset presets
+def test_a_dataset_with_a_preset_starts_from_it():
+    from pathlib import Path
+
+    preset = read_yaml(Path(__file__).parents[1] / "configs" / "ring.yaml")
+    cfg = build_config({"data": {"name": "ring"}}, dataset_defaults=True)
+    assert to_dict(cfg) == to_dict(build_config(preset))
+    assert (cfg.model.name, cfg.model.width, cfg.train.batch_size) == (
+        preset["model"]["name"], preset["model"]["width"], preset["train"]["batch_size"])
+    # without the flag (the library's plain builder) nothing is added
+    assert build_config({"data": {"name": "ring"}}).model.name == "dcgan28"
+
+
+def test_user_keys_win_over_the_preset_and_another_name_drops_its_section():
+    from pathlib import Path
+
+    cfg = build_config({"data": {"name": "ring"}}, sets("optim.lr=0.01", "train.steps=7"), dataset_defaults=True)
+    assert cfg.optim.lr == 0.01 and cfg.train.steps == 7
+    assert cfg.optim.name == "adam" and cfg.optim.extra["beta1"] == 0.5  # rest of the preset's optim kept
+    cfg = build_config({"data": {"name": "ring"}}, sets("optim.name=sgd"), dataset_defaults=True)
+    assert cfg.optim.name == "sgd" and "beta1" not in cfg.optim.extra  # Adam's betas would be invalid for sgd
+    assert cfg.model.name == "mlp"  # other sections still come from the preset
+    cfg = build_config(sets("data.name=grid", "model.name=mlp", "model.width=16"), dataset_defaults=True)
+    grid = read_yaml(Path(__file__).parents[1] / "configs" / "grid.yaml")
+    assert cfg.model.width == 16 and cfg.model.depth == grid["model"]["depth"]
+
+
+def test_datasets_without_a_preset_keep_the_default_job():
+    assert to_dict(build_config({}, dataset_defaults=True)) == to_dict(Config())
+    assert to_dict(build_config(sets("data.name=digits"), dataset_defaults=True)) == to_dict(
+        build_config(sets("data.name=digits")))

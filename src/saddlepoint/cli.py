@@ -96,7 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     layers = [read_yaml(args.config)] if args.config else []
     layers.append(nest(parse_sets(args.set)))
-    cfg = build_config(*layers)
+    cfg = build_config(*layers, dataset_defaults=True)
     out = train(cfg, args.out)
     if _secondary_rank():
         return 0

@@ -336,9 +336,53 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def build_config(*layers: dict[str, Any]) -> Config:
-    """Defaults, then each layer (nested dicts from YAML, ``nest(--set)`` or the Python API) in order."""
+#: datasets whose recommended configuration (``assets/presets/<name>.yaml``, also ``configs/<name>.yaml``) is
+#: the starting point of any run on them; the other datasets start from :class:`Config`'s defaults (the
+#: default job: an image GAN)
+DATASET_PRESETS = ("ring", "grid", "stacked-mnist")
+#: sections whose settings belong to the ``name`` they configure: a preset's section is dropped when the
+#: user picks another name (e.g. the ring preset's Adam betas when the user asks for ``optim.name: sgd``)
+_NAMED_SECTIONS = ("model", "loss", "optim")
+
+
+def dataset_preset(name: str) -> dict[str, Any] | None:
+    """The recommended configuration for dataset ``name`` (None: the package defaults apply)."""
+    if name not in DATASET_PRESETS:
+        return None
+    return read_yaml(Path(__file__).parent / "assets" / "presets" / f"{name}.yaml")
+
+
+def _chosen(layers: tuple[dict[str, Any], ...], section: str) -> Any:
+    """The last ``section.name`` the layers set explicitly (None: not set)."""
+    value = None
+    for layer in layers:
+        node = layer.get(section) if isinstance(layer, dict) else None
+        if isinstance(node, dict) and "name" in node:
+            value = node["name"]
+    return value
+
+
+def with_dataset_preset(layers: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """Put the chosen dataset's preset under the user's layers, without the sections whose ``name`` the
+    user changed; the user's keys win everywhere."""
+    preset = dataset_preset(_chosen(layers, "data"))
+    if preset is None:
+        return layers
+    for section in _NAMED_SECTIONS:
+        chosen = _chosen(layers, section)
+        if chosen is not None and chosen != (preset.get(section) or {}).get("name"):
+            preset.pop(section, None)
+    return (preset, *layers)
+
+
+def build_config(*layers: dict[str, Any], dataset_defaults: bool = False) -> Config:
+    """Defaults, then each layer (nested dicts from YAML, ``nest(--set)`` or the Python API) in order.
+
+    ``dataset_defaults``: start from the chosen dataset's preset (:func:`with_dataset_preset`), as
+    ``saddlepoint train``, ``sweep`` and :func:`saddlepoint.train` do."""
     config = Config()
+    if dataset_defaults:
+        layers = with_dataset_preset(layers)
     for layer in layers:
         if layer:
             _apply(config, layer, "")

@@ -229,11 +229,11 @@ def plan_runs(layers: list[dict[str, Any]], grid: Mapping[str, Sequence[Any]], s
         if not isinstance(values, (list, tuple)) or not values:
             raise UserError(f"--grid {key}: needs at least one value")
     base_layers = [{"log": {"progress": "none"}}, *layers]
-    base = build_config(*base_layers)  # errors here come from --config/--set and name their key
+    base = build_config(*base_layers, dataset_defaults=True)  # errors here come from --config/--set and name their key
     for key, values in grid.items():
         for value in values:
             try:
-                build_config(*base_layers, nest({key: value}))
+                build_config(*base_layers, nest({key: value}), dataset_defaults=True)
             except ConfigError as exc:
                 raise ConfigError(f"--grid {key}={value_text(value)}: {exc}") from None
     check_config(base, "")
@@ -241,10 +241,11 @@ def plan_runs(layers: list[dict[str, Any]], grid: Mapping[str, Sequence[Any]], s
     names: dict[str, int] = {}
     for point in expand_grid(grid):
         where = "--grid " + " ".join(f"{k}={value_text(v)}" for k, v in point.items()) + ": " if point else ""
-        check_config(build_config(*base_layers, nest(dict(point))), where)
+        check_config(build_config(*base_layers, nest(dict(point)), dataset_defaults=True), where)
         for i in range(seeds):
             seed = base.seed + i
-            cfg = build_config(*base_layers, nest(dict(point)), {"seed": seed, "train": {"threads": threads}})
+            cfg = build_config(*base_layers, nest(dict(point)), {"seed": seed, "train": {"threads": threads}},
+                               dataset_defaults=True)
             resolved = to_dict(cfg)
             flat = flatten(resolved)
             values = {key: flat.get(key, point[key]) for key in grid}

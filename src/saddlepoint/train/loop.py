@@ -594,8 +594,9 @@ def prepare_out_dir(out: Path | None, cfg: Config) -> Path:
 
 
 def train(config: Config | dict[str, Any] | None = None, out: str | Path | None = None) -> Path:
-    """Train a GAN from a config (a :class:`Config` or nested dict); return the run directory."""
-    cfg = config if isinstance(config, Config) else build_config(config or {})
+    """Train a GAN from a config (a :class:`Config`, or a nested dict on top of the chosen dataset's
+    preset, see :func:`saddlepoint.config.with_dataset_preset`); return the run directory."""
+    cfg = config if isinstance(config, Config) else build_config(config or {}, dataset_defaults=True)
     trainer = setup(cfg, Path(out) if out is not None else Path("."))
     try:
         if trainer.dist is None:
