@@ -28,7 +28,15 @@ from ..config import Config, build_config, dump_yaml, to_dict
 from ..data import Dataset, build_dataset
 from ..errors import ConfigError, DivergenceError, UserError
 from ..losses import LOSSES, build_penalty
-from ..metrics import check_metrics, default_metrics, evaluate_metrics, evaluation_protocol, primary_metric
+from ..metrics import (
+    FEATURE_METRICS,
+    EvalContext,
+    check_metrics,
+    default_metrics,
+    evaluate_metrics,
+    evaluation_protocol,
+    primary_metric,
+)
 from ..models import build_models, native_resolution
 from ..optim import LossScaler, attach_scaler
 from ..optim import build as build_optimizer
@@ -207,11 +215,14 @@ class Trainer:
         was_training = G.training
         G.eval()
         if z is None:
-            gen = torch.Generator().manual_seed(self.cfg.seed + 10_000)
-            z = torch.randn(n, G.z_dim, generator=gen)
+            z = self.eval_noise(n)
         out = torch.cat([G(chunk.to(self.device)).cpu() for chunk in z.split(1024)])
         G.train(was_training)
         return out
+
+    def eval_noise(self, n: int) -> Tensor:
+        """The noise of the ``n`` evaluation samples: the same for every evaluation and world size."""
+        return torch.randn(n, self.G.z_dim, generator=torch.Generator().manual_seed(self.cfg.seed + 10_000))
 
     def save_samples(self, name: str) -> Path:
         path = self.out / "samples" / f"{name}.png"
@@ -229,12 +240,40 @@ class Trainer:
         return self.cfg.eval.metrics or default_metrics(self.dataset, self.cfg.eval)
 
     def evaluate(self) -> dict[str, Any]:
+        """The metrics of ``eval.samples`` generated samples. Data parallel: every rank must call it (at the
+        same point); each generates its shard and, for feature metrics, extracts its shard's features;
+        rank 0 computes the metrics from the gathered rows (the others return {})."""
         names = self.metric_names()
         if not names:
             return {}
-        samples = self.generate(self.cfg.eval.samples)
-        self.last_metrics = evaluate_metrics(names, samples, self.dataset, self.cfg.eval, device=self.device)
+        n = self.cfg.eval.samples
+        ctx = EvalContext(self.cfg.eval, device=self.device)
+        if self.dist is None or n < self.dist.world:
+            if not self.main:
+                return {}
+            samples = self.generate(n)
+        else:
+            samples = self.sharded_samples(n, names, ctx)
+            if not self.main:
+                return {}
+        self.last_metrics = evaluate_metrics(names, samples, self.dataset, self.cfg.eval, device=self.device,
+                                             context=ctx)
         return self.last_metrics
+
+    def sharded_samples(self, n: int, names: list[str], ctx: EvalContext) -> Tensor:
+        """Data parallel: the ``n`` evaluation samples, each rank generating rows :func:`shard_bounds` of the
+        same global noise (so sample j is the same for any world size), gathered on every rank; the
+        generated features/logits the metrics need are extracted per shard and set in ``ctx``."""
+        assert self.dist is not None
+        world, lo, hi = self.dist.world, *distributed.shard_bounds(n, self.dist.world, self.dist.rank)
+        local = self.generate(hi - lo, z=self.eval_noise(n)[lo:hi])
+        kinds = (["features"] if FEATURE_METRICS.intersection(names) - {"is"} else []) + \
+            (["logits"] if "is" in names else [])
+        for kind in kinds:
+            extractor = ctx.extractor(self.dataset)
+            values = extractor.features(local) if kind == "features" else extractor.logits(local)
+            ctx.set_fake(kind, distributed.gather_rows(values, n, world, self.device))
+        return distributed.gather_rows(local, n, world, self.device)
 
     def keep_best(self, metrics: dict[str, Any]) -> None:
         """Save ``checkpoints/best.pt`` when the primary metric improves (fid/kid lower, ...)."""
@@ -356,6 +395,8 @@ class Trainer:
         if not self.main:  # only rank 0 writes; every rank checks (parameters are the same on all)
             if step % cfg.log.every == 0 or step == cfg.train.steps:
                 self.check_parameters()
+            if cfg.eval.every and step % cfg.eval.every == 0 and step < cfg.train.steps:
+                self.evaluate()  # its shard of the sharded evaluation
             return
         record = None
         if step % cfg.log.every == 0 or step == cfg.train.steps:
@@ -400,6 +441,7 @@ class Trainer:
     def finish(self) -> Path:
         self.status = "completed"
         if not self.main:
+            self.evaluate()  # its shard of the final evaluation
             return self.out / "samples"
         metrics = self.evaluate()
         if metrics:
