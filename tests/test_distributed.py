@@ -72,6 +72,7 @@ def config(optim: str, batchnorm: bool, steps: int = STEPS) -> dict:
 def fp16_config(steps: int = STEPS) -> dict:
     cfg = config("adam", True, steps)
     cfg["train"]["amp"] = "fp16"
+    cfg["eval"]["every"] = 2  # periodic sharded evaluation during training, too
     return cfg
 
 
@@ -294,6 +295,10 @@ def test_fp16_two_ranks_match_one_process(runs):
     diff = relative_difference(two, one)
     print(f"fp16 2 ranks vs 1 process: relative difference {diff:.3g}")
     assert diff <= 1e-4, f"fp16: relative difference {diff:.3g}"
+    for run in ("one-fp16", "two-fp16"):
+        log = [json.loads(line) for line in (root / run / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in log if "modes" in r] == [2, 4, STEPS]
+        assert [r["amp_scale"] for r in log if "amp_scale" in r] == [2.0**16] * STEPS
 
 
 def test_fp16_every_rank_takes_the_same_skip_decision(runs):
