@@ -152,6 +152,13 @@ class EvalContext:
             self._fake["logits"] = self.extractor(dataset).logits(samples)
         return self._fake["logits"]
 
+    def set_fake(self, kind: str, values: torch.Tensor) -> None:
+        """Provide the generated samples' ``features`` or ``logits`` computed elsewhere (sharded
+        evaluation: each rank extracts its share, the rows are gathered in sample order)."""
+        if kind not in ("features", "logits"):
+            raise ValueError(f"set_fake: kind must be 'features' or 'logits', got {kind!r}")
+        self._fake[kind] = values
+
     def describe(self, dataset: Any, n_samples: int) -> dict[str, Any]:
         """What the feature metrics of this context used: network, preprocessing, sample counts."""
         ext = self.extractor(dataset)
@@ -273,12 +280,13 @@ def _call(fn: MetricFn, samples: torch.Tensor, dataset: Any, ctx: EvalContext) -
 
 def evaluate_metrics(
     names: list[str], samples: torch.Tensor, dataset: Any, cfg: EvalConfig | None = None, *,
-    features: Any = None, device: torch.device | str | None = None,
+    features: Any = None, device: torch.device | str | None = None, context: EvalContext | None = None,
 ) -> dict[str, Any]:
     """Compute the named metrics of ``samples`` against ``dataset`` with the settings ``cfg`` (``eval.*``;
-    defaults when None). ``features`` overrides ``eval.features`` with any nn.Module or callable."""
+    defaults when None). ``features`` overrides ``eval.features`` with any nn.Module or callable;
+    ``context`` an :class:`EvalContext` to use (e.g. with the generated features already set)."""
     metric_fns = [METRICS.get(name, "eval.metrics") for name in names]
-    ctx = EvalContext(cfg, features=features, device=device)
+    ctx = context if context is not None else EvalContext(cfg, features=features, device=device)
     results: dict[str, Any] = {}
     for fn in metric_fns:
         results.update(_call(fn, samples, dataset, ctx))

@@ -19,6 +19,11 @@ What the framework guarantees (so that no method and no user has to think about 
   Hessian-vector / mixed products, so methods can be compared at an equal budget.
 * **Complete state**: ``state_dict()`` holds every buffer a method keeps (moments, past gradients,
   extrapolation points, slow weights, warm starts); a round trip gives identical next steps.
+* **Loss scaling** (float16 autocast): with a :class:`~saddlepoint.optim.amp.LossScaler` in
+  :attr:`GameOptimizer.scaler` the closure's losses are scaled before differentiation, every gradient
+  and second-derivative product is unscaled before a method sees it, and a step that meets a
+  non-finite value is undone entirely (parameters, state, buffers) and reported in
+  :attr:`GameOptimizer.last_step_skipped` (see :mod:`saddlepoint.optim.amp`).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..registry import Registry
+from .amp import _SCALER, LossScaler, NonFiniteGradients, current_scaler
 from .linalg import _REDUCE, Reduce, straight_through
 
 Closure = Callable[[], Sequence[Tensor]]
@@ -135,6 +141,10 @@ class GameOptimizer:
         #: data parallel: averages gradients and second-derivative products over the workers (one
         #: flat all-reduce per call, see :mod:`saddlepoint.train.distributed`); None in one process
         self.reduce: Reduce | None = None
+        #: float16 autocast: the dynamic loss scaler shared by all players (None: no scaling)
+        self.scaler: LossScaler | None = None
+        #: whether the last ``step`` was skipped (non-finite gradients under loss scaling) and undone
+        self.last_step_skipped = False
 
     #: hyper-parameters that belong to the game, not to a player (never split per player)
     game_level: frozenset[str] = frozenset()
@@ -145,6 +155,7 @@ class GameOptimizer:
         first evaluation, as floats."""
         active = list(range(len(self.players))) if players is None else list(players)
         evaluate = _StepEvaluator(closure, self.buffers, self.counts)
+        scaler = self.scaler if self.scaler is not None and self.scaler.enabled else None
 
         def tracked() -> Sequence[Tensor]:
             losses = evaluate()
@@ -152,15 +163,39 @@ class GameOptimizer:
                 raise ValueError(
                     f"closure returned {len(losses)} losses for {len(self.players)} players"
                 )
-            return losses
+            return losses if scaler is None else scaler.scale_losses(losses)
 
+        # loss scaling: everything a skipped step may have changed, to put it back
+        undo = None
+        if scaler is not None:
+            undo = ([self.snapshot(i) for i in range(len(self.players))], _clone(self.state),
+                    list(self.last_grad_norms))
         token = _REDUCE.set(self.reduce)
+        token_scaler = _SCALER.set(scaler)
+        skipped = False
         try:
             self._step(tracked, active)
+        except NonFiniteGradients:
+            skipped = True
         finally:
+            _SCALER.reset(token_scaler)
             _REDUCE.reset(token)
         evaluate.finish()
-        self.step_count += 1
+        self.last_step_skipped = skipped
+        if skipped:
+            assert undo is not None
+            params, state, norms = undo
+            for i, values in enumerate(params):
+                self.set_params(i, values)
+            self.state = state
+            self.last_grad_norms[:] = norms  # in place: the list may be shared (lookahead)
+            with torch.no_grad():
+                for buf, saved in zip(self.buffers, evaluate.buffer_snapshot, strict=True):
+                    buf.data.copy_(saved)
+        else:
+            self.step_count += 1
+        if scaler is not None:
+            scaler.update(found_inf=skipped)
         self.last_losses = getattr(evaluate, "first_losses", None) or self.last_losses
         return self.last_losses
 
@@ -175,6 +210,7 @@ class GameOptimizer:
             "shared": copy.deepcopy(self.shared),
             "step_count": self.step_count,
             "counts": dict(self.counts),
+            **({"scaler": self.scaler.state_dict()} if self.scaler is not None and self.scaler.enabled else {}),
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -187,6 +223,8 @@ class GameOptimizer:
         self.state = _clone(state_dict["state"])
         self.step_count = int(state_dict["step_count"])
         self.counts = dict(state_dict["counts"])
+        if self.scaler is not None and state_dict.get("scaler") is not None:
+            self.scaler.load_state_dict(state_dict["scaler"])
 
     # ------------------------------------------------------------------ helpers for methods
     def gradient(
@@ -199,8 +237,13 @@ class GameOptimizer:
         )
         self.counts["grad"] += 1
         grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+        scaler = current_scaler()
+        if scaler is not None:  # loss scaling: back to the true gradient (graph included)
+            grads = scaler.unscale(grads)
         if self.reduce is not None:  # data parallel: the average over the workers (graph kept local)
             grads = straight_through(grads, self.reduce([g.detach() for g in grads]))
+        if scaler is not None:  # after the average: every rank takes the same decision
+            scaler.check(grads)
         if clip:
             grads = self.clip(i, grads)
         return grads

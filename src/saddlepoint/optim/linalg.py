@@ -43,6 +43,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .amp import LossScaler, current_scaler
+
 Vector = Tensor | Sequence[Tensor]
 MatVec = Callable[[Any], Any]
 
@@ -157,6 +159,7 @@ class GameDerivatives:
         eps_rel: float | None = None,
         counts: dict[str, int] | None = None,
         reduce: Reduce | None | str = "current",
+        scaler: LossScaler | None | str = "current",
     ) -> None:
         if mode not in ("exact", "fd"):
             raise ValueError(f"hvp mode must be 'exact' or 'fd', got {mode!r}")
@@ -179,12 +182,29 @@ class GameDerivatives:
         # their LOCAL graph (products are local backward passes, averaged afterwards)
         self.reduce: Reduce | None = current_reduce() if reduce == "current" else reduce  # type: ignore[assignment]
         self._reduced: dict[tuple[int, int], list[Tensor]] = {}
+        # loss scaling (float16 autocast): the losses are scaled, so are the cached gradients and every
+        # product; values are unscaled on the way out, after the average, and checked for inf/NaN
+        # (:class:`~saddlepoint.optim.amp.NonFiniteGradients` aborts the step)
+        self.scaler: LossScaler | None = current_scaler() if scaler == "current" else scaler  # type: ignore[assignment]
+        if self.scaler is not None and not self.scaler.enabled:
+            self.scaler = None
+
+    def _finish(self, tensors: list[Tensor]) -> list[Tensor]:
+        """Unscale, average over the workers, check: the values handed to a method."""
+        if self.scaler is not None:
+            tensors = self.scaler.unscale(tensors)
+        if self.reduce is not None:
+            tensors = straight_through(tensors, self.reduce([t.detach() for t in tensors]))
+        if self.scaler is not None:
+            self.scaler.check(tensors)
+        return tensors
 
     def _out(self, results: list[list[Tensor]]) -> list[list[Tensor]]:
-        """Average a list of products over the workers (one flat all-reduce); identity in one process."""
-        if self.reduce is None:
+        """Average a list of products over the workers (one flat all-reduce) and unscale them; identity in
+        one process without loss scaling."""
+        if self.reduce is None and self.scaler is None:
             return results
-        flat = self.reduce([t for r in results for t in r])
+        flat = self._finish([t for r in results for t in r])
         out, offset = [], 0
         for r in results:
             out.append(flat[offset : offset + len(r)])
@@ -233,10 +253,10 @@ class GameDerivatives:
         with a graph in exact mode if nothing is cached); ``True``: with graph; ``False``: plain.
         Data parallel: the value is averaged over the workers (the graph stays the local one)."""
         local = self._local(k, b, graph=graph)
-        if self.reduce is None:
+        if self.reduce is None and self.scaler is None:
             return local
         if (k, b) not in self._reduced:
-            self._reduced[(k, b)] = straight_through(local, self.reduce([t.detach() for t in local]))
+            self._reduced[(k, b)] = self._finish(list(local))
         return self._reduced[(k, b)]
 
     def field(self) -> list[list[Tensor]]:

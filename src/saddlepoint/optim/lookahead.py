@@ -86,8 +86,11 @@ class Lookahead(GameOptimizer):
         if self.state["counter"] == 0:
             self._start_cycle()
         losses = self.inner.step(closure, players)
-        self.step_count += 1
         self.last_losses = losses
+        self.last_step_skipped = self.inner.last_step_skipped
+        if self.last_step_skipped:  # loss scaling met inf/NaN: the inner step was undone, so is this one
+            return losses
+        self.step_count += 1
         self.state["counter"] += 1
         if self.state["counter"] >= self.shared["k"]:
             self._synchronise()

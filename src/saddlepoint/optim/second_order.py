@@ -67,7 +67,7 @@ class SecondOrder(GameOptimizer):
     def step(self, closure, players=None):
         self._buffers_after_first = None
         losses = super().step(closure, players)
-        if self._buffers_after_first is not None:
+        if self._buffers_after_first is not None and not self.last_step_skipped:
             with torch.no_grad():
                 for buf, saved in zip(self.buffers, self._buffers_after_first, strict=True):
                     buf.copy_(saved)

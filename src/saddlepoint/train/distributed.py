@@ -147,6 +147,26 @@ def average_floats(values: Sequence[float], world: int, device: torch.device | N
     return (t / world).tolist()
 
 
+def shard_bounds(n: int, world: int, rank: int) -> tuple[int, int]:
+    """Rows ``[lo, hi)`` of ``n`` that rank ``rank`` of ``world`` owns (contiguous, sizes differ by ≤ 1)."""
+    return n * rank // world, n * (rank + 1) // world
+
+
+def gather_rows(local: Tensor, n: int, world: int, device: torch.device | None = None) -> Tensor:
+    """Every rank's shard (rows :func:`shard_bounds` of ``n``) concatenated in rank order, on every rank:
+    one all-gather of shards padded to the largest (on ``device``: NCCL needs CUDA tensors). The result
+    is on ``local``'s device."""
+    sizes = [hi - lo for lo, hi in (shard_bounds(n, world, r) for r in range(world))]
+    if local.shape[0] != sizes[dist.get_rank()]:
+        raise ValueError(f"gather_rows: this rank holds {local.shape[0]} rows, its shard has {sizes[dist.get_rank()]}")
+    device = device if device is not None else local.device
+    padded = torch.zeros((max(sizes), *local.shape[1:]), dtype=local.dtype, device=device)
+    padded[: local.shape[0]] = local.to(device)
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:size] for part, size in zip(parts, sizes, strict=True)]).to(local.device)
+
+
 def broadcast_object(obj: Any, src: int = 0) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=src)

@@ -28,8 +28,17 @@ from ..config import Config, build_config, dump_yaml, to_dict
 from ..data import Dataset, build_dataset
 from ..errors import ConfigError, DivergenceError, UserError
 from ..losses import LOSSES, build_penalty
-from ..metrics import check_metrics, default_metrics, evaluate_metrics, evaluation_protocol, primary_metric
+from ..metrics import (
+    FEATURE_METRICS,
+    EvalContext,
+    check_metrics,
+    default_metrics,
+    evaluate_metrics,
+    evaluation_protocol,
+    primary_metric,
+)
 from ..models import build_models, native_resolution
+from ..optim import LossScaler, attach_scaler
 from ..optim import build as build_optimizer
 from ..report.animation import TrainingAnimation
 from ..report.html import write_run_report
@@ -138,7 +147,7 @@ class Trainer:
         real, z = self.batch()
         losses = self.opt.step(self.closure_for(real, z, aux))
         self._after_d_update()
-        if self.ema is not None:
+        if self.ema is not None and not self.opt.last_step_skipped:  # a skipped (fp16) step changes nothing
             self.ema.update(self.G)
         return losses, aux
 
@@ -157,6 +166,13 @@ class Trainer:
         return avg[:n], dict(zip(keys, avg[n : n + len(keys)])), avg[-1] > 0
 
     def check_finite(self, losses: list[float]) -> None:
+        scaler = self.opt.scaler
+        if scaler is not None and self.opt.last_step_skipped:
+            # fp16: inf/NaN met under loss scaling; the step was undone and the scale halved. Only a
+            # scale driven down to MIN_LOSS_SCALE (≈ 40 skips in a row from 2**16) means divergence
+            if scaler.scale < MIN_LOSS_SCALE:
+                raise DivergenceError(self.step, "G and D", f"gradient (loss scale {scaler.scale:.3g})")
+            return
         for name, loss, norm in zip(PLAYERS, losses, self.opt.last_grad_norms):
             if not math.isfinite(loss):
                 raise DivergenceError(self.step, name, "loss")
@@ -184,11 +200,14 @@ class Trainer:
         was_training = G.training
         G.eval()
         if z is None:
-            gen = torch.Generator().manual_seed(self.cfg.seed + 10_000)
-            z = torch.randn(n, G.z_dim, generator=gen)
+            z = self.eval_noise(n)
         out = torch.cat([G(chunk.to(self.device)).cpu() for chunk in z.split(1024)])
         G.train(was_training)
         return out
+
+    def eval_noise(self, n: int) -> Tensor:
+        """The noise of the ``n`` evaluation samples: the same for every evaluation and world size."""
+        return torch.randn(n, self.G.z_dim, generator=torch.Generator().manual_seed(self.cfg.seed + 10_000))
 
     def save_samples(self, name: str) -> Path:
         path = self.out / "samples" / f"{name}.png"
@@ -206,12 +225,40 @@ class Trainer:
         return self.cfg.eval.metrics or default_metrics(self.dataset, self.cfg.eval)
 
     def evaluate(self) -> dict[str, Any]:
+        """The metrics of ``eval.samples`` generated samples. Data parallel: every rank must call it (at the
+        same point); each generates its shard and, for feature metrics, extracts its shard's features;
+        rank 0 computes the metrics from the gathered rows (the others return {})."""
         names = self.metric_names()
         if not names:
             return {}
-        samples = self.generate(self.cfg.eval.samples)
-        self.last_metrics = evaluate_metrics(names, samples, self.dataset, self.cfg.eval, device=self.device)
+        n = self.cfg.eval.samples
+        ctx = EvalContext(self.cfg.eval, device=self.device)
+        if self.dist is None or n < self.dist.world:
+            if not self.main:
+                return {}
+            samples = self.generate(n)
+        else:
+            samples = self.sharded_samples(n, names, ctx)
+            if not self.main:
+                return {}
+        self.last_metrics = evaluate_metrics(names, samples, self.dataset, self.cfg.eval, device=self.device,
+                                             context=ctx)
         return self.last_metrics
+
+    def sharded_samples(self, n: int, names: list[str], ctx: EvalContext) -> Tensor:
+        """Data parallel: the ``n`` evaluation samples, each rank generating rows :func:`shard_bounds` of the
+        same global noise (so sample j is the same for any world size), gathered on every rank; the
+        generated features/logits the metrics need are extracted per shard and set in ``ctx``."""
+        assert self.dist is not None
+        world, lo, hi = self.dist.world, *distributed.shard_bounds(n, self.dist.world, self.dist.rank)
+        local = self.generate(hi - lo, z=self.eval_noise(n)[lo:hi])
+        kinds = (["features"] if FEATURE_METRICS.intersection(names) - {"is"} else []) + \
+            (["logits"] if "is" in names else [])
+        for kind in kinds:
+            extractor = ctx.extractor(self.dataset)
+            values = extractor.features(local) if kind == "features" else extractor.logits(local)
+            ctx.set_fake(kind, distributed.gather_rows(values, n, world, self.device))
+        return distributed.gather_rows(local, n, world, self.device)
 
     def keep_best(self, metrics: dict[str, Any]) -> None:
         """Save ``checkpoints/best.pt`` when the primary metric improves (fid/kid lower, ...)."""
@@ -333,6 +380,8 @@ class Trainer:
         if not self.main:  # only rank 0 writes; every rank checks (parameters are the same on all)
             if step % cfg.log.every == 0 or step == cfg.train.steps:
                 self.check_parameters()
+            if cfg.eval.every and step % cfg.eval.every == 0 and step < cfg.train.steps:
+                self.evaluate()  # its shard of the sharded evaluation
             return
         record = None
         if step % cfg.log.every == 0 or step == cfg.train.steps:
@@ -369,11 +418,15 @@ class Trainer:
         rec.update(aux)
         rec["grad_evals"] = self.opt.counts["grad"]
         rec["hvps"] = self.opt.counts["hvp"]
+        if self.opt.scaler is not None:  # fp16: the loss scale and the number of skipped steps so far
+            rec["amp_scale"] = self.opt.scaler.scale
+            rec["amp_skipped"] = self.opt.scaler.skipped
         return rec
 
     def finish(self) -> Path:
         self.status = "completed"
         if not self.main:
+            self.evaluate()  # its shard of the final evaluation
             return self.out / "samples"
         metrics = self.evaluate()
         if metrics:
@@ -517,6 +570,8 @@ def setup(cfg: Config, out: Path) -> Trainer:
         **optimizer_hyper_parameters(cfg),
     )
     _check_amp_optimizer(cfg, opt, amp_dtype)
+    if amp_dtype == torch.float16:  # one dynamic loss scale for the whole game (optim/amp.py)
+        attach_scaler(opt, LossScaler())
     ema = EMA(G, cfg.train.ema) if cfg.train.ema > 0 else None
     data_gen = torch.Generator().manual_seed(cfg.seed)
     noise_gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -534,21 +589,23 @@ def _rank_seed(seed: int, rank: int, step: int) -> int:
 
 
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: fp16: a loss scale below this after a skipped step is reported as divergence
+MIN_LOSS_SCALE = 2.0**-24
 
 
 def check_accelerator_options(cfg: Config) -> torch.dtype | None:
     """Validate ``train.amp`` and return the autocast dtype (None: off)."""
     if cfg.train.amp not in AMP_DTYPES:
         raise ConfigError(f"train.amp: {cfg.train.amp!r}; valid: {', '.join(AMP_DTYPES)}")
-    if cfg.train.amp == "fp16":
-        raise ConfigError("train.amp: fp16 needs gradient scaling, which the game optimizers do not implement "
-                          "yet; use bf16 (same exponent range as float32, no scaler needed)")
     return AMP_DTYPES[cfg.train.amp]
 
 
 def _check_amp_optimizer(cfg: Config, opt: Any, amp_dtype: torch.dtype | None) -> None:
-    """Second-order methods differentiate twice through the forward graph: autocast would put their
-    Hessian-vector products in reduced precision, and torch.compile'd modules do not double-backward."""
+    """Second-order methods differentiate twice through the forward graph, so under autocast the kernels
+    of their products run in the forward's precision. fp16 (11-bit mantissa, loss-scaled, results and
+    solves in float32) is allowed; bf16 (8-bit mantissa) is refused: on a small MLP game ACGD drifted
+    15% from float32 in 20 steps with bf16 against 0.6% with fp16 (docs/distributed.md). torch.compile'd
+    modules do not double-backward."""
     from ..optim.second_order import SecondOrder
 
     inner = opt
@@ -556,9 +613,10 @@ def _check_amp_optimizer(cfg: Config, opt: Any, amp_dtype: torch.dtype | None) -
         inner = getattr(inner, "inner", None)
     if inner is None:
         return
-    if amp_dtype is not None:
-        raise ConfigError(f"train.amp: {cfg.train.amp} is not supported with the second-order optimizer "
-                          f"{cfg.optim.name!r} (its Hessian-vector products must stay in float32); use train.amp=none")
+    if amp_dtype == torch.bfloat16:
+        raise ConfigError(f"train.amp: bf16 is not supported with the second-order optimizer {cfg.optim.name!r} "
+                          "(its Hessian-vector products would run with an 8-bit mantissa); use train.amp=fp16 "
+                          "(loss-scaled) or none")
     if cfg.train.compile:
         raise ConfigError(f"train.compile: compiled models cannot be differentiated twice, which the "
                           f"second-order optimizer {cfg.optim.name!r} needs; use train.compile=false")
