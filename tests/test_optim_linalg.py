@@ -188,6 +188,33 @@ def test_cg_warm_start_reduces_iterations() -> None:
     assert cold > 0
 
 
+def test_cg_given_initial_residual_and_side_product() -> None:
+    """r0 replaces the warm start's matvec; side() = L·v of the latest matvec gives L·x at the end."""
+    n = 30
+    B = torch.randn(n, n, generator=torch.Generator().manual_seed(5), dtype=DT) / n**0.5
+    A = torch.eye(n, dtype=DT) + B @ B.T  # factored as I + B (Bᵀ v): the side product is Bᵀ v
+    b = torch.randn(n, generator=torch.Generator().manual_seed(6), dtype=DT)
+    x0 = torch.randn(n, generator=torch.Generator().manual_seed(7), dtype=DT)
+    last: list[Tensor] = []
+
+    def mv(v: Tensor) -> Tensor:
+        last[:] = [B.T @ v]
+        return v + B @ last[0]
+
+    ref_info: dict = {}
+    x_ref, it_ref = cg(mv, b, x0, tol=1e-12, info=ref_info)
+    info: dict = {}
+    x, it = cg(mv, b, x0, r0=b - A @ x0, side=lambda: last[0], side0=B.T @ x0, tol=1e-12, info=info)
+    assert it == it_ref and info["matvecs"] == ref_info["matvecs"] - 1 == it
+    assert torch.allclose(x, x_ref, atol=1e-12)
+    assert torch.allclose(info["side"], B.T @ x, atol=1e-12)
+    # cold start: side starts at zero, r0 = b
+    x, _ = cg(mv, b, r0=b, side=lambda: last[0], tol=1e-12, info=info)
+    assert torch.allclose(info["side"], B.T @ x, atol=1e-12)
+    with pytest.raises(ValueError, match="side0"):
+        cg(mv, b, x0, side=lambda: last[0])
+
+
 @pytest.mark.parametrize("restart", [5, 50])
 def test_gmres_solves_nonsymmetric_systems(restart: int) -> None:
     n = 30

@@ -313,16 +313,24 @@ def test_state_dict_round_trip_gives_identical_next_steps(name: str, loss: str) 
 
 def test_product_counts_per_step() -> None:
     game = BilinearGame(seed=8, dim=4)
-    for name, extra in [("cgd", 2), ("acgd", 4)]:
+    # zero-sum: 1 rhs + 2 per CG iteration (+ 2 for a warm-start residual); Δy from CG's running
+    # Dᵀ(√η_x u), no product (``recover: fresh``: + 1)
+    for name, extra, hp in [
+        ("cgd", 1, {}),
+        ("acgd", 3, {}),
+        ("cgd", 2, {"recover": "fresh"}),
+        ("acgd", 4, {"recover": "fresh"}),
+    ]:
         g = copy.deepcopy(game)
-        opt = build(name, g.players, lr=0.2, tol=1e-10)
+        opt = build(name, g.players, lr=0.2, tol=1e-10, **hp)
         opt.step(g.losses)
         for _ in range(5):
             before = dict(opt.counts)
             opt.step(g.losses)
             k = opt.last_solve["iterations"]
+            assert k > 0
             hvp = opt.counts["hvp"] - before["hvp"]
-            assert hvp == extra + 2 * k, (name, hvp, k)  # 1 rhs + 2k + 1 recover (+2 warm start)
+            assert hvp == extra + 2 * k, (name, hp, hvp, k)
             assert hvp <= 5 + 2 * k
             assert opt.counts["grad"] - before["grad"] == 2
             assert opt.counts["closure"] - before["closure"] == 1
@@ -332,6 +340,21 @@ def test_product_counts_per_step() -> None:
         for _ in range(3):
             opt.step(g.losses)
         assert opt.counts == {"closure": 3, "grad": 6, "hvp": 3 * per_step}
+
+
+@pytest.mark.parametrize("name", ["cgd", "acgd"])
+def test_incremental_recovery_matches_a_fresh_product(name: str) -> None:
+    """Δy from CG's running Dᵀ(√η_x u) equals Δy from a fresh product (float64 rounding only)."""
+    a = SmoothGAN("minimax")
+    b = copy.deepcopy(a)
+    opt_a = build(name, a.players, lr=0.05, tol=1e-8, zero_sum=True)
+    opt_b = build(name, b.players, lr=0.05, tol=1e-8, zero_sum=True, recover="fresh")
+    for _ in range(4):
+        opt_a.step(a.losses)
+        opt_b.step(b.losses)
+        assert opt_a.last_solve["iterations"] == opt_b.last_solve["iterations"] > 0
+        diff = float(torch.linalg.vector_norm(a.flat() - b.flat()))
+        assert diff <= 1e-12 * float(torch.linalg.vector_norm(a.flat())), diff
 
 
 def test_single_active_player_takes_a_gradient_step() -> None:

@@ -413,19 +413,39 @@ def cg(
     atol: float = 0.0,
     max_iter: int | None = None,
     info: dict[str, Any] | None = None,
+    r0: Tensor | None = None,
+    side: Callable[[], Tensor] | None = None,
+    side0: Tensor | None = None,
 ) -> tuple[Any, int]:
     """Conjugate gradients for A x = b with A symmetric positive definite, given as ``matvec``.
 
     Stops when ‖b − Ax‖ ≤ max(tol·‖b‖, atol) (norms, not squared norms) or after ``max_iter``
     iterations (default: the dimension). A warm start ``x0`` costs one extra ``matvec`` for the
-    initial residual. Returns ``(x, iterations)`` where iterations counts the ``matvec`` calls after
-    the initial residual; ``info`` (if given) receives ``residual``, ``threshold``, ``converged`` and
-    ``matvecs``. Works on flat tensors or on lists of tensors (then ``x`` is a list too).
+    initial residual, unless the caller passes that residual ``r0 = b − A x0`` (flat, like ``b``
+    flattened; with ``x0`` absent or zero, r0 is b). Returns ``(x, iterations)`` where iterations
+    counts the ``matvec`` calls after the initial residual; ``info`` (if given) receives
+    ``residual``, ``threshold``, ``converged`` and ``matvecs``. Works on flat tensors or on lists of
+    tensors (then ``x`` is a list too).
+
+    ``side``: a by-product of ``matvec`` that is LINEAR in its argument — ``side()`` returns L·v for
+    the v of the latest ``matvec`` call (e.g. an intermediate product of a factored operator). CG
+    then keeps L·x up to date along with x (L·x_{k+1} = L·x_k + α_k L·p_k, no extra operator work)
+    and returns it in ``info["side"]``; ``side0`` is L·x0 (needed for a non-zero warm start; zero
+    otherwise). In floating point the update drifts from a fresh L·x by rounding only (≈ k·eps).
     """
     mv, bf, x0f, out = _flat_problem(matvec, b, x0)
     n = bf.numel()
     max_iter = n if max_iter is None else int(max_iter)
-    x, r, matvecs = _initial_residual(mv, bf, x0f)
+    if r0 is not None:
+        r = (flatten(list(r0)) if not isinstance(r0, Tensor) else r0).detach().to(bf)
+        warm = x0f is not None and bool(torch.any(x0f != 0))
+        x, matvecs = (x0f.detach().clone().to(bf) if warm else torch.zeros_like(bf)), 0
+    else:
+        x, r, matvecs = _initial_residual(mv, bf, x0f)
+        warm = matvecs > 0
+    if side is not None and warm and side0 is None:
+        raise ValueError("cg: a warm start with side() needs side0 = L·x0")
+    lx = side0 if (side is not None and warm) else None  # L·x; None stands for zero
     thr = _threshold(float(torch.linalg.vector_norm(bf)), tol, atol)
     rs = torch.dot(r, r)
     res = math.sqrt(float(rs))
@@ -441,6 +461,9 @@ def cg(
                 break
             alpha = rs / pap
             x = x + alpha * p
+            if side is not None:
+                lp = side()
+                lx = alpha * lp if lx is None else lx + alpha * lp
             r = r - alpha * ap
             rs_new = torch.dot(r, r)
             res = math.sqrt(float(rs_new))
@@ -450,6 +473,8 @@ def cg(
             rs = rs_new
     if info is not None:
         info.update(residual=res, threshold=thr, converged=res <= thr, matvecs=matvecs, iterations=it)
+        if side is not None:
+            info["side"] = lx
     return out(x), it
 
 
