@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from saddlepoint.optim.linalg import GameDerivatives, cg, flatten, gmres, unflatten
+from saddlepoint.optim.linalg import GameDerivatives, cg, cr, flatten, gmres, unflatten
 
 DT = torch.float64
 
@@ -213,6 +213,36 @@ def test_cg_given_initial_residual_and_side_product() -> None:
     assert torch.allclose(info["side"], B.T @ x, atol=1e-12)
     with pytest.raises(ValueError, match="side0"):
         cg(mv, b, x0, side=lambda: last[0])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cr_solves_spd_with_no_more_matvecs_than_cg(seed: int) -> None:
+    """Conjugate residuals: same stopping rule, residual-norm-minimal iterates (no more iterations
+    than CG), warm start, given r0 and the side product as for cg."""
+    n = 50
+    gen = torch.Generator().manual_seed(seed)
+    B = torch.randn(n, n, generator=gen, dtype=DT) / n**0.5
+    A = torch.eye(n, dtype=DT) + 20 * B @ B.T
+    b = torch.randn(n, generator=gen, dtype=DT)
+    x0 = 0.1 * torch.randn(n, generator=gen, dtype=DT)
+    last: list[Tensor] = []
+
+    def mv(v: Tensor) -> Tensor:
+        last[:] = [B.T @ v]
+        return v + 20 * B @ last[0]
+
+    for tol in (1e-2, 1e-4, 1e-6):
+        ic, ir = {}, {}
+        _, k_cg = cg(mv, b, x0, tol=tol, info=ic, max_iter=500)
+        x, k_cr = cr(mv, b, x0, r0=b - A @ x0, side=lambda: last[0], side0=B.T @ x0, tol=tol, info=ir, max_iter=500)
+        assert ir["converged"] and ir["matvecs"] == k_cr
+        assert k_cr <= k_cg or tol < 1e-4  # exact arithmetic; rounding may cost one at tight tolerances
+        assert float(torch.linalg.vector_norm(b - A @ x)) <= tol * float(torch.linalg.vector_norm(b)) * 1.01
+        assert torch.allclose(ir["side"], B.T @ x, atol=1e-10)
+    x, _ = cr(mv, b, tol=1e-12, max_iter=500)
+    assert torch.allclose(x, torch.linalg.solve(A, b), atol=1e-9)
+    _, k = cr(mv, b, tol=1e-12, max_iter=3)
+    assert k == 3
 
 
 @pytest.mark.parametrize("restart", [5, 50])

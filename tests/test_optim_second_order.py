@@ -44,9 +44,9 @@ def _run(game, name: str, steps: int, **hp) -> list[float]:
 
 
 # ----------------------------------------------------------------------------- CGD, closed form
-@pytest.mark.parametrize("zero_sum", ["auto", False])
+@pytest.mark.parametrize("zero_sum,krylov", [("auto", "cg"), ("auto", "cr"), (False, "cg")])
 @pytest.mark.parametrize("lr", [0.3, [0.3, 0.2]])
-def test_cgd_step_equals_dense_solve_on_bilinear(zero_sum, lr) -> None:
+def test_cgd_step_equals_dense_solve_on_bilinear(zero_sum, krylov, lr) -> None:
     game = BilinearGame(seed=3, dim=3)
     A, b, c = game.A, game.b, game.c
     x, y = game.x.detach().clone(), game.y.detach().clone()
@@ -56,7 +56,7 @@ def test_cgd_step_equals_dense_solve_on_bilinear(zero_sum, lr) -> None:
     N = torch.cat([torch.cat([eye, ex * A], 1), torch.cat([-ey * A.T, eye], 1)])
     rhs = -torch.cat([ex * (A @ y + b), ey * -(A.T @ x + c)])
     want = torch.linalg.solve(N, rhs)
-    opt = build("cgd", game.players, lr=lr, tol=1e-15, zero_sum=zero_sum)
+    opt = build("cgd", game.players, lr=lr, tol=1e-15, zero_sum=zero_sum, krylov=krylov)
     opt.step(game.losses)
     got = _z(game) - torch.cat([x, y])
     assert torch.allclose(got, want, rtol=0, atol=1e-10)
@@ -318,6 +318,7 @@ def test_product_counts_per_step() -> None:
     for name, extra, hp in [
         ("cgd", 1, {}),
         ("acgd", 3, {}),
+        ("acgd", 3, {"krylov": "cr"}),
         ("cgd", 2, {"recover": "fresh"}),
         ("acgd", 4, {"recover": "fresh"}),
     ]:
@@ -377,6 +378,10 @@ def test_bad_hyper_parameters() -> None:
         build("cgd", game.players, hvp="adjoint")
     with pytest.raises(ConfigError, match="optim.zero_sum"):
         build("acgd", game.players, zero_sum="maybe")
+    with pytest.raises(ConfigError, match="optim.krylov"):
+        build("acgd", game.players, krylov="minres")
+    with pytest.raises(ConfigError, match="optim.recover"):
+        build("cgd", game.players, recover="lazy")
     with pytest.raises(ConfigError, match="two-player"):
         build("cgd", [game.players[0], game.players[1], [nn.Parameter(torch.zeros(1))]])
     with pytest.raises(ConfigError, match="optim.base"):

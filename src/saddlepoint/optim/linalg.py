@@ -50,6 +50,7 @@ __all__ = [
     "GameDerivatives",
     "Reduce",
     "cg",
+    "cr",
     "current_reduce",
     "default_fd_eps",
     "dot",
@@ -471,6 +472,79 @@ def cg(
                 break
             p = r + (rs_new / rs) * p
             rs = rs_new
+    if info is not None:
+        info.update(residual=res, threshold=thr, converged=res <= thr, matvecs=matvecs, iterations=it)
+        if side is not None:
+            info["side"] = lx
+    return out(x), it
+
+
+def cr(
+    matvec: MatVec,
+    b: Vector,
+    x0: Vector | None = None,
+    *,
+    tol: float = 1e-10,
+    atol: float = 0.0,
+    max_iter: int | None = None,
+    info: dict[str, Any] | None = None,
+    r0: Tensor | None = None,
+    side: Callable[[], Tensor] | None = None,
+    side0: Tensor | None = None,
+) -> tuple[Any, int]:
+    """Conjugate residuals (Stiefel 1955; Saad, "Iterative Methods for Sparse Linear Systems",
+    Alg. 6.20) for A x = b with A symmetric positive definite: the iterate minimising the residual
+    NORM over the Krylov space (as MINRES), where CG minimises the A-norm of the error. With the
+    residual-norm stopping rule ‖b − Ax‖ ≤ max(tol·‖b‖, atol) it never needs more operator
+    applications than CG in exact arithmetic, and the residual decreases monotonically. One
+    ``matvec`` per iteration (on the residual; A·p follows by recurrence), two more vectors kept.
+    Same arguments and results as :func:`cg` (``side`` tracked along the same recurrences).
+    """
+    mv, bf, x0f, out = _flat_problem(matvec, b, x0)
+    n = bf.numel()
+    max_iter = n if max_iter is None else int(max_iter)
+    if r0 is not None:
+        r = (flatten(list(r0)) if not isinstance(r0, Tensor) else r0).detach().to(bf)
+        warm = x0f is not None and bool(torch.any(x0f != 0))
+        x, matvecs = (x0f.detach().clone().to(bf) if warm else torch.zeros_like(bf)), 0
+    else:
+        x, r, matvecs = _initial_residual(mv, bf, x0f)
+        warm = matvecs > 0
+    if side is not None and warm and side0 is None:
+        raise ValueError("cr: a warm start with side() needs side0 = L·x0")
+    lx = side0 if (side is not None and warm) else None  # L·x; None stands for zero
+    thr = _threshold(float(torch.linalg.vector_norm(bf)), tol, atol)
+    res = float(torch.linalg.vector_norm(r))
+    it = 0
+    if res > thr and max_iter > 0:
+        ar = mv(r)
+        matvecs += 1
+        it += 1
+        lp = side() if side is not None else None
+        p, ap = r.clone(), ar
+        rar = torch.dot(r, ar)
+        while True:
+            apap = torch.dot(ap, ap)
+            if float(rar) <= 0.0 or float(apap) <= 0.0:  # not positive definite (or breakdown)
+                break
+            alpha = rar / apap
+            x = x + alpha * p
+            if lp is not None:
+                lx = alpha * lp if lx is None else lx + alpha * lp
+            r = r - alpha * ap
+            res = float(torch.linalg.vector_norm(r))
+            if res <= thr or it >= max_iter:
+                break
+            ar = mv(r)
+            matvecs += 1
+            it += 1
+            rar_new = torch.dot(r, ar)
+            beta = rar_new / rar
+            p = r + beta * p
+            ap = ar + beta * ap
+            if lp is not None:
+                lp = side() + beta * lp
+            rar = rar_new
     if info is not None:
         info.update(residual=res, threshold=thr, converged=res <= thr, matvecs=matvecs, iterations=it)
         if side is not None:

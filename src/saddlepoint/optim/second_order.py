@@ -29,7 +29,7 @@ from torch import Tensor
 from ..errors import ConfigError
 from .base import OPTIMIZERS, Closure, GameOptimizer
 from .first_order import TRANSFORMS, Transform
-from .linalg import GameDerivatives, cg, flatten, gmres, unflatten
+from .linalg import GameDerivatives, cg, cr, flatten, gmres, unflatten
 
 _BASES = ("sgd", "rmsprop", "adam")
 
@@ -268,9 +268,10 @@ class CGD(SecondOrder):
         "restart": 20,
         "warm_start": False,
         "recover": "incremental",
+        "krylov": "cg",
     }
     game_level = frozenset(
-        {"hvp", "fd_eps", "zero_sum", "tol", "atol", "max_iter", "restart", "warm_start", "recover"}
+        {"hvp", "fd_eps", "zero_sum", "tol", "atol", "max_iter", "restart", "warm_start", "recover", "krylov"}
     )
 
     def __init__(self, players, **hyper_parameters) -> None:
@@ -291,6 +292,10 @@ class CGD(SecondOrder):
         if not (isinstance(rec, str) and rec.lower() in ("incremental", "fresh")):
             raise ConfigError(f"optim.recover: {rec!r}; valid: incremental, fresh")
         self.shared["recover"] = rec.lower()
+        kr = self.shared["krylov"]
+        if not (isinstance(kr, str) and kr.lower() in ("cg", "cr")):
+            raise ConfigError(f"optim.krylov: {kr!r}; valid: cg, cr")
+        self.shared["krylov"] = kr.lower()
         for key in ("tol", "atol"):
             val = self.shared[key]
             if isinstance(val, bool) or not isinstance(val, (int, float)) or val < 0:
@@ -383,7 +388,8 @@ class CGD(SecondOrder):
             if x0 is not None:  # r0 = b − A x0 with A x0 = x0 + √η_x D η_y t0, t0 = DT(√η_x x0)
                 t0 = DT(sx * x0)
                 r0 = rhs - x0 - sx * D(ey * t0)
-            u, _ = cg(
+            solve = cr if self.shared["krylov"] == "cr" else cg
+            u, _ = solve(
                 matvec, rhs, x0, r0=r0, side=lambda: last[0], side0=t0, tol=tol, atol=atol, max_iter=max_iter, info=info
             )
             dx = sx * u
