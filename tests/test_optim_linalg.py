@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from saddlepoint.optim.linalg import GameDerivatives, cg, cr, flatten, gmres, unflatten
+from saddlepoint.optim.linalg import GameDerivatives, cg, cr, flatten, gmres, unflatten, warm_scale
 
 DT = torch.float64
 
@@ -243,6 +243,22 @@ def test_cr_solves_spd_with_no_more_matvecs_than_cg(seed: int) -> None:
     assert torch.allclose(x, torch.linalg.solve(A, b), atol=1e-9)
     _, k = cr(mv, b, tol=1e-12, max_iter=3)
     assert k == 3
+
+
+def test_scaled_warm_start_never_starts_worse() -> None:
+    """c·x0 with c = ⟨b, A x0⟩/‖A x0‖²: initial residual ≤ min(‖b‖, ‖b − A x0‖), even for a bad x0."""
+    gen = torch.Generator().manual_seed(11)
+    n = 40
+    A = torch.eye(n, dtype=DT) + torch.randn(n, n, generator=gen, dtype=DT) / n**0.5
+    b = torch.randn(n, generator=gen, dtype=DT)
+    for x0 in (torch.randn(n, generator=gen, dtype=DT) * 3, torch.linalg.solve(A, b) + 0.1):
+        c = warm_scale(b, A @ x0)
+        r = float(torch.linalg.vector_norm(b - c * A @ x0))
+        assert r <= min(float(torch.linalg.vector_norm(b)), float(torch.linalg.vector_norm(b - A @ x0))) + 1e-12
+        info: dict = {}
+        x, _ = gmres(lambda v: A @ v, b, x0, tol=1e-10, restart=n, scale_warm=True, info=info)
+        assert info["converged"] and torch.allclose(A @ x, b, atol=1e-8)
+    assert warm_scale(b, torch.zeros(n, dtype=DT)) == 0.0
 
 
 @pytest.mark.parametrize("restart", [5, 50])

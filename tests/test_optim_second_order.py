@@ -358,6 +358,20 @@ def test_incremental_recovery_matches_a_fresh_product(name: str) -> None:
         assert diff <= 1e-12 * float(torch.linalg.vector_norm(a.flat())), diff
 
 
+@pytest.mark.parametrize("loss", ["minimax", "ns"])
+def test_scaled_warm_start_gives_the_same_step(loss: str) -> None:
+    """warm_scale only changes the Krylov start: at a tight tolerance the steps agree."""
+    a = SmoothGAN(loss)
+    b = copy.deepcopy(a)
+    opt_a = build("acgd", a.players, lr=0.05, tol=1e-12, warm_scale=True)
+    opt_b = build("acgd", b.players, lr=0.05, tol=1e-12, warm_scale=False)
+    for step in range(4):
+        opt_a.step(a.losses)
+        opt_b.step(b.losses)
+        assert ("warm_scale" in opt_a.last_solve) == (step > 0 and loss == "minimax")
+        assert torch.allclose(a.flat(), b.flat(), rtol=0, atol=1e-9)
+
+
 def test_single_active_player_takes_a_gradient_step() -> None:
     for name in ("cgd", "acgd"):
         game = BilinearGame(seed=9, dim=2)

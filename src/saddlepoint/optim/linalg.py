@@ -58,6 +58,7 @@ __all__ = [
     "gmres",
     "unflatten",
     "vjp",
+    "warm_scale",
 ]
 
 
@@ -397,12 +398,28 @@ def _threshold(bnorm: float, tol: float, atol: float) -> float:
     return max(tol * bnorm, atol)
 
 
-def _initial_residual(mv: Callable[[Tensor], Tensor], bf: Tensor, x0f: Tensor | None) -> tuple[Tensor, Tensor, int]:
-    """Start point, residual b − A x0 and the matvecs spent on it (none for a zero or absent warm start)."""
+def warm_scale(b: Tensor, ax0: Tensor) -> float:
+    """The multiple c of a warm start x0 minimising ‖b − c·A x0‖: ⟨b, A x0⟩ / ‖A x0‖² (0 if A x0 = 0).
+
+    Starting from c·x0 instead of x0 costs nothing once A x0 is known, and the initial residual is then
+    never larger than b's (a cold start's, c = 0) nor than x0's own (c = 1)."""
+    den = float(torch.dot(ax0, ax0))
+    return float(torch.dot(b, ax0)) / den if den > 0.0 else 0.0
+
+
+def _initial_residual(
+    mv: Callable[[Tensor], Tensor], bf: Tensor, x0f: Tensor | None, scale: bool = False
+) -> tuple[Tensor, Tensor, int]:
+    """Start point, residual b − A x0 and the matvecs spent on it (none for a zero or absent warm start);
+    ``scale``: start from the best multiple of x0 (:func:`warm_scale`)."""
     if x0f is None or not bool(torch.any(x0f != 0)):
         return torch.zeros_like(bf), bf.clone(), 0
     x = x0f.detach().clone().to(bf)
-    return x, bf - mv(x), 1
+    ax = mv(x)
+    if scale:
+        c = warm_scale(bf, ax)
+        x, ax = c * x, c * ax
+    return x, bf - ax, 1
 
 
 def cg(
@@ -562,6 +579,7 @@ def gmres(
     restart: int = 20,
     max_iter: int | None = None,
     info: dict[str, Any] | None = None,
+    scale_warm: bool = False,
 ) -> tuple[Any, int]:
     """Restarted GMRES(m) (Saad & Schultz 1986) for A x = b with a general (non-symmetric) A.
 
@@ -570,14 +588,14 @@ def gmres(
     ≤ max(tol·‖b‖, atol), or after ``max_iter`` Arnoldi steps (default: the dimension). Every
     restart — and a non-zero warm start ``x0`` — costs one extra ``matvec`` for the explicit
     residual. Returns ``(x, iterations)`` with iterations the Arnoldi ``matvec`` calls; ``info`` as
-    for :func:`cg`.
+    for :func:`cg`. ``scale_warm``: start from the best multiple of ``x0`` (:func:`warm_scale`, free).
     """
     mv, bf, x0f, out = _flat_problem(matvec, b, x0)
     n = bf.numel()
     max_iter = n if max_iter is None else int(max_iter)
     m = max(1, int(restart))
     thr = _threshold(float(torch.linalg.vector_norm(bf)), tol, atol)
-    x, r, matvecs = _initial_residual(mv, bf, x0f)
+    x, r, matvecs = _initial_residual(mv, bf, x0f, scale_warm)
     total = 0
     res = float(torch.linalg.vector_norm(r))
     while res > thr and total < max_iter:

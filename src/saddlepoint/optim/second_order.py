@@ -29,7 +29,7 @@ from torch import Tensor
 from ..errors import ConfigError
 from .base import OPTIMIZERS, Closure, GameOptimizer
 from .first_order import TRANSFORMS, Transform
-from .linalg import GameDerivatives, cg, cr, flatten, gmres, unflatten
+from .linalg import GameDerivatives, cg, cr, flatten, gmres, unflatten, warm_scale
 
 _BASES = ("sgd", "rmsprop", "adam")
 
@@ -269,9 +269,22 @@ class CGD(SecondOrder):
         "warm_start": False,
         "recover": "incremental",
         "krylov": "cg",
+        "warm_scale": True,
     }
     game_level = frozenset(
-        {"hvp", "fd_eps", "zero_sum", "tol", "atol", "max_iter", "restart", "warm_start", "recover", "krylov"}
+        {
+            "hvp",
+            "fd_eps",
+            "zero_sum",
+            "tol",
+            "atol",
+            "max_iter",
+            "restart",
+            "warm_start",
+            "warm_scale",
+            "recover",
+            "krylov",
+        }
     )
 
     def __init__(self, players, **hyper_parameters) -> None:
@@ -288,6 +301,7 @@ class CGD(SecondOrder):
             raise ConfigError(f"optim.zero_sum: {zs!r}; valid: auto, true, false")
         self.shared["zero_sum"] = zs.lower()
         self.shared["warm_start"] = _truthy("warm_start", self.shared["warm_start"])
+        self.shared["warm_scale"] = _truthy("warm_scale", self.shared["warm_scale"])
         rec = self.shared["recover"]
         if not (isinstance(rec, str) and rec.lower() in ("incremental", "fresh")):
             raise ConfigError(f"optim.recover: {rec!r}; valid: incremental, fresh")
@@ -387,7 +401,12 @@ class CGD(SecondOrder):
             r0 = t0 = None
             if x0 is not None:  # r0 = b − A x0 with A x0 = x0 + √η_x D η_y t0, t0 = DT(√η_x x0)
                 t0 = DT(sx * x0)
-                r0 = rhs - x0 - sx * D(ey * t0)
+                ax0 = x0 + sx * D(ey * t0)
+                if self.shared["warm_scale"]:  # the best multiple c·x0 (A x0 is known: free)
+                    c = warm_scale(rhs, ax0)
+                    x0, t0, ax0 = c * x0, c * t0, c * ax0
+                    info["warm_scale"] = c
+                r0 = rhs - ax0
             solve = cr if self.shared["krylov"] == "cr" else cg
             u, _ = solve(
                 matvec, rhs, x0, r0=r0, side=lambda: last[0], side0=t0, tol=tol, atol=atol, max_iter=max_iter, info=info
@@ -427,6 +446,7 @@ class CGD(SecondOrder):
                 matvec,
                 rhs,
                 x0,
+                scale_warm=bool(self.shared["warm_scale"]),
                 tol=tol,
                 atol=atol,
                 restart=int(self.shared["restart"]),
@@ -442,8 +462,9 @@ class CGD(SecondOrder):
             "converged": info.get("converged", True),
             "zero_sum": zero_sum,
         }
-        if "recover_drift" in info:
-            self.last_solve["recover_drift"] = info["recover_drift"]
+        for key in ("recover_drift", "warm_scale"):
+            if key in info:
+                self.last_solve[key] = info[key]
         self.add_to_params(0, unflatten(dx.detach(), X))
         self.add_to_params(1, unflatten(dy.detach(), Y))
 
