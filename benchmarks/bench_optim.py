@@ -22,9 +22,10 @@
    ``pip install --target /tmp/cgds_pkg CGDs --no-deps``; ``--cgds-path`` points there) on DCGAN-28, batch 64,
    minimax loss, same lr/beta/eps and the same tolerance: CGDs stops CG when ‖r‖² < tol·‖b‖² (squared residual,
    relative to the squared right-hand side), we stop when ‖r‖ ≤ tol·‖b‖, so their tol τ is our tol √τ (their
-   atol α is our atol √α). Our ACGD runs once per ``--cgds-krylov`` solver (cg, cr: conjugate residuals), each
-   on its own copy of the models; the three step in turn on the same batch (order rotated every step), and the
-   ratio is reported both as median ÷ median and as the median of the per-step ratios to the adjacent CGDs step.
+   atol α is our atol √α). Our ACGD runs once per ``--cgds-krylov`` variant (cg, cr: conjugate residuals;
+   "+cold": ``warm_start: false``), each on its own copy of the models; all step in turn on the same batch
+   (order rotated every step), and the ratio is reported both as median ÷ median and as the median of the
+   per-step ratios to the adjacent CGDs step.
 
     python benchmarks/bench_optim.py [--quick] [--cgds] [--threads 2]
 
@@ -55,8 +56,9 @@ ap.add_argument("--quick", action="store_true", help="a subset that runs in abou
 ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2, the machine's cores)")
 ap.add_argument("--cgds", action="store_true", help="also compare ACGD with the CGDs package's ACGD")
 ap.add_argument("--cgds-path", default="/tmp/cgds_pkg", help="directory holding the CGDs package (pip --target)")
-ap.add_argument("--cgds-krylov", default="cg,cr",
-                help="our ACGD's Krylov solvers (optim.krylov) timed next to CGDs (comma-separated: cg, cr)")
+ap.add_argument("--cgds-krylov", default="cg,cr,cr+cold",
+                help="our ACGD variants timed next to CGDs (comma-separated optim.krylov cg | cr, '+cold': "
+                "warm_start false)")
 ap.add_argument("--cgds-settings", default="1e-4:1e-8,1e-6:1e-8,1e-4:1e-5",
                 help="comma-separated CGDs_tol:eps pairs for --cgds (their atol 1e-20)")
 ap.add_argument("--parts", default="steps,products,fd,cgds", help="comma-separated subset of the parts to run")
@@ -607,7 +609,7 @@ def part_cgds(settings: list[tuple[float, float, float]], warmup: int, steps: in
             ours_opts[kr] = build("acgd", [list(og.parameters()), list(od.parameters())],
                                   buffers=[*og.buffers(), *od.buffers()], lr=lr, beta=beta, eps=eps,
                                   tol=math.sqrt(their_tol), atol=math.sqrt(their_atol), max_iter=1000,
-                                  zero_sum=True, krylov=kr)
+                                  zero_sum=True, krylov=kr.split("+")[0], warm_start="+cold" not in kr)
         theirs = CGDs.ACGD(max_params=th_g.parameters(), min_params=th_d.parameters(), lr_max=lr, lr_min=lr,
                            eps=eps, beta=beta, tol=their_tol, atol=their_atol)
         loss_fn = LOSSES.get("minimax")
