@@ -22,7 +22,10 @@
    ``pip install --target /tmp/cgds_pkg CGDs --no-deps``; ``--cgds-path`` points there) on DCGAN-28, batch 64,
    minimax loss, same lr/beta/eps and the same tolerance: CGDs stops CG when ‖r‖² < tol·‖b‖² (squared residual,
    relative to the squared right-hand side), we stop when ‖r‖ ≤ tol·‖b‖, so their tol τ is our tol √τ (their
-   atol α is our atol √α).
+   atol α is our atol √α). Our ACGD runs once per ``--cgds-krylov`` variant (cg, cr: conjugate residuals;
+   "+cold": ``warm_start: false``), each on its own copy of the models; all step in turn on the same batch
+   (order rotated every step), and the ratio is reported both as median ÷ median and as the median of the
+   per-step ratios to the adjacent CGDs step.
 
     python benchmarks/bench_optim.py [--quick] [--cgds] [--threads 2]
 
@@ -53,6 +56,11 @@ ap.add_argument("--quick", action="store_true", help="a subset that runs in abou
 ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2, the machine's cores)")
 ap.add_argument("--cgds", action="store_true", help="also compare ACGD with the CGDs package's ACGD")
 ap.add_argument("--cgds-path", default="/tmp/cgds_pkg", help="directory holding the CGDs package (pip --target)")
+ap.add_argument("--cgds-krylov", default="cg,cr,cr+cold",
+                help="our ACGD variants timed next to CGDs (comma-separated optim.krylov cg | cr, '+cold': "
+                "warm_start false)")
+ap.add_argument("--cgds-settings", default="1e-4:1e-8,1e-6:1e-8,1e-4:1e-5",
+                help="comma-separated CGDs_tol:eps pairs for --cgds (their atol 1e-20)")
 ap.add_argument("--parts", default="steps,products,fd,cgds", help="comma-separated subset of the parts to run")
 ap.add_argument("--quiet-wait", type=float, default=300.0,
                 help="before each timed round, wait up to this many seconds for other processes to go quiet")
@@ -74,6 +82,7 @@ from saddlepoint.optim.linalg import GameDerivatives, default_fd_eps, flatten  #
 
 torch.set_num_threads(args.threads)
 PARTS = set(args.parts.split(","))
+KRYLOV = [k.strip() for k in args.cgds_krylov.split(",") if k.strip()]
 QUICK = args.quick
 SECOND_ORDER = ("consensus", "sga", "cgd", "acgd")
 
@@ -584,6 +593,7 @@ def part_cgds(settings: list[tuple[float, float, float]], warmup: int, steps: in
     cgds_acgd.general_conjugate_gradient = gcg_counted
 
     lr, beta = 1e-3, 0.99
+    info.update(krylov=KRYLOV)
     info.update(model="dcgan28 scale 1", batch=64, loss="minimax (zero-sum; CGDs ACGD takes one loss f = L_D, "
                 "G maximises it, D minimises it)", lr=lr, beta=beta,
                 eps_note="eps 1e-8 is our default, 1e-5 the CGDs default; both sides use the same in each run",
@@ -591,34 +601,42 @@ def part_cgds(settings: list[tuple[float, float, float]], warmup: int, steps: in
                 "our tol = √(their tol), our atol = √(their atol)", runs=[])
     for their_tol, their_atol, eps in settings:
         problem = make_problem("dcgan28", warmup + steps, seed=0)
-        ours_g, ours_d = copy.deepcopy(problem.G), copy.deepcopy(problem.D)
         th_g, th_d = copy.deepcopy(problem.G), copy.deepcopy(problem.D)
-        ours = build("acgd", [list(ours_g.parameters()), list(ours_d.parameters())],
-                     buffers=[*ours_g.buffers(), *ours_d.buffers()], lr=lr, beta=beta, eps=eps,
-                     tol=math.sqrt(their_tol), atol=math.sqrt(their_atol), max_iter=1000, zero_sum=True)
+        ours_models, ours_opts = {}, {}
+        for kr in KRYLOV:
+            og, od = copy.deepcopy(problem.G), copy.deepcopy(problem.D)
+            ours_models[kr] = (og, od)
+            ours_opts[kr] = build("acgd", [list(og.parameters()), list(od.parameters())],
+                                  buffers=[*og.buffers(), *od.buffers()], lr=lr, beta=beta, eps=eps,
+                                  tol=math.sqrt(their_tol), atol=math.sqrt(their_atol), max_iter=1000,
+                                  zero_sum=True, krylov=kr.split("+")[0], warm_start="+cold" not in kr)
         theirs = CGDs.ACGD(max_params=th_g.parameters(), min_params=th_d.parameters(), lr_max=lr, lr_min=lr,
                            eps=eps, beta=beta, tol=their_tol, atol=their_atol)
         loss_fn = LOSSES.get("minimax")
         rec: dict[str, Any] = {"eps": eps, "cgds_tol": their_tol, "cgds_atol": their_atol,
-                               "our_tol": math.sqrt(their_tol),
-                               "our_atol": math.sqrt(their_atol), "ours_seconds": [], "cgds_seconds": [],
-                               "ours_iterations": [], "cgds_iterations": [], "ours_products": [],
-                               "cgds_products": [], "ours_grads": []}
+                               "our_tol": math.sqrt(their_tol), "our_atol": math.sqrt(their_atol),
+                               "cgds_seconds": [], "cgds_iterations": [], "cgds_products": []}
+        for kr in KRYLOV:
+            for key in ("seconds", "iterations", "products", "grads"):
+                rec[f"{kr}_{key}"] = []
+        who_order = [*KRYLOV, "cgds"]
         log(f"\n[cgds] their tol {their_tol:g} (ours {math.sqrt(their_tol):g}), eps {eps:g}")
         try:
             for s in range(warmup + steps):
                 wait_quiet()
                 real, z = problem.batches[s]
-                for who in (("ours", "cgds") if s % 2 == 0 else ("cgds", "ours")):
-                    torch.manual_seed(2000 + s)  # same dropout masks for both
-                    if who == "ours":
+                shift = s % len(who_order)  # rotate the order every step
+                for who in who_order[shift:] + who_order[:shift]:
+                    torch.manual_seed(2000 + s)  # same dropout masks for all
+                    if who != "cgds":
+                        ours, (ours_g, ours_d) = ours_opts[who], ours_models[who]
                         c0 = dict(ours.counts)
                         t0 = time.perf_counter()
                         ours.step(closure_for(ours_g, ours_d, loss_fn, real, z))
                         dt = time.perf_counter() - t0
                         sample = [dt, int(ours.last_solve.get("iterations", 0)), ours.counts["hvp"] - c0["hvp"]]
                         if s >= warmup:
-                            rec["ours_grads"].append(ours.counts["grad"] - c0["grad"])
+                            rec[f"{who}_grads"].append(ours.counts["grad"] - c0["grad"])
                     else:
                         tally.update(hvp=0, iters=0)
                         t0 = time.perf_counter()
@@ -630,14 +648,19 @@ def part_cgds(settings: list[tuple[float, float, float]], warmup: int, steps: in
                     if s >= warmup:
                         for key, value in zip(("seconds", "iterations", "products"), sample):
                             rec[f"{who}_{key}"].append(value)
-                log(f"  step {s + 1}/{warmup + steps}: ours {ours.last_solve.get('iterations')} it, "
-                    f"CGDs {tally['iters']} it, load {load():.2f}")
+                its = ", ".join(f"{kr} {ours_opts[kr].last_solve.get('iterations')}" for kr in KRYLOV)
+                log(f"  step {s + 1}/{warmup + steps}: ours {its} it, CGDs {tally['iters']} it, load {load():.2f}")
         except Exception as exc:
             rec["error"] = f"{type(exc).__name__}: {exc}"
-        if rec["ours_seconds"] and rec["cgds_seconds"]:
-            rec["ratio_ours_to_cgds"] = median(rec["ours_seconds"]) / median(rec["cgds_seconds"])
-            rec["ours_seconds_median"] = median(rec["ours_seconds"])
+        if rec["cgds_seconds"]:
             rec["cgds_seconds_median"] = median(rec["cgds_seconds"])
+        for kr in KRYLOV:
+            if rec[f"{kr}_seconds"] and rec["cgds_seconds"]:
+                rec[f"ratio_{kr}_to_cgds"] = median(rec[f"{kr}_seconds"]) / median(rec["cgds_seconds"])
+                # each step's ratio to the CGDs step timed next to it (same batch, same round)
+                rec[f"paired_ratio_{kr}_to_cgds"] = median(
+                    [a / b for a, b in zip(rec[f"{kr}_seconds"], rec["cgds_seconds"], strict=True)])
+                rec[f"{kr}_seconds_median"] = median(rec[f"{kr}_seconds"])
         info["runs"].append(rec)
     cgd_utils.Hvp_vec, cgds_acgd.Hvp_vec, cgds_acgd.general_conjugate_gradient = hvp_orig, hvp_orig, gcg_orig
     return info
@@ -655,15 +678,17 @@ def print_cgds(res: dict[str, Any]) -> None:
         return
     log(f"\nACGD ÷ CGDs {res.get('version')} ACGD (DCGAN-28, batch 64, minimax, lr {res['lr']}, beta {res['beta']})")
     for r in res["runs"]:
-        if "ratio_ours_to_cgds" not in r:
+        if "cgds_seconds_median" not in r:
             log(f"  tol {r['cgds_tol']:g}: {r.get('error', 'no timed steps')}")
             continue
-        log(f"  eps {r['eps']:g}, CGDs tol {r['cgds_tol']:g} = our tol {r['our_tol']:g}: "
-            f"ours {r['ours_seconds_median']:.2f} s "
-            f"({median(r['ours_iterations']):.0f} CG it, {median(r['ours_products']):.0f} products), CGDs "
+        log(f"  eps {r['eps']:g}, CGDs tol {r['cgds_tol']:g} = our tol {r['our_tol']:g}: CGDs "
             f"{r['cgds_seconds_median']:.2f} s ({median(r['cgds_iterations']):.0f} it, "
-            f"{median(r['cgds_products']):.0f} products): ratio {r['ratio_ours_to_cgds']:.2f}"
-            + (f"  [{r['error']}]" if "error" in r else ""))
+            f"{median(r['cgds_products']):.0f} products)" + (f"  [{r['error']}]" if "error" in r else ""))
+        for kr in res.get("krylov", ["cg"]):
+            if f"ratio_{kr}_to_cgds" in r:
+                log(f"    ours, krylov {kr}: {r[f'{kr}_seconds_median']:.2f} s ({median(r[f'{kr}_iterations']):.0f} "
+                    f"it, {median(r[f'{kr}_products']):.0f} products): ratio of medians "
+                    f"{r[f'ratio_{kr}_to_cgds']:.2f}, median paired ratio {r[f'paired_ratio_{kr}_to_cgds']:.2f}")
 
 
 # ----------------------------------------------------------------------------- main
@@ -735,7 +760,7 @@ def main() -> None:
         print_fd(result["fd_accuracy"])
         save()
     if "cgds" in PARTS and args.cgds and not QUICK:
-        settings = [(1e-4, 1e-20, 1e-8), (1e-6, 1e-20, 1e-8), (1e-4, 1e-20, 1e-5)]
+        settings = [(float(t), 1e-20, float(e)) for t, e in (x.split(":") for x in args.cgds_settings.split(","))]
         result["cgds"] = part_cgds(settings, warmup=2, steps=6)
         print_cgds(result["cgds"])
     elif "cgds" in PARTS and "cgds" not in result:

@@ -44,9 +44,9 @@ def _run(game, name: str, steps: int, **hp) -> list[float]:
 
 
 # ----------------------------------------------------------------------------- CGD, closed form
-@pytest.mark.parametrize("zero_sum", ["auto", False])
+@pytest.mark.parametrize("zero_sum,krylov", [("auto", "cg"), ("auto", "cr"), (False, "cg")])
 @pytest.mark.parametrize("lr", [0.3, [0.3, 0.2]])
-def test_cgd_step_equals_dense_solve_on_bilinear(zero_sum, lr) -> None:
+def test_cgd_step_equals_dense_solve_on_bilinear(zero_sum, krylov, lr) -> None:
     game = BilinearGame(seed=3, dim=3)
     A, b, c = game.A, game.b, game.c
     x, y = game.x.detach().clone(), game.y.detach().clone()
@@ -56,7 +56,7 @@ def test_cgd_step_equals_dense_solve_on_bilinear(zero_sum, lr) -> None:
     N = torch.cat([torch.cat([eye, ex * A], 1), torch.cat([-ey * A.T, eye], 1)])
     rhs = -torch.cat([ex * (A @ y + b), ey * -(A.T @ x + c)])
     want = torch.linalg.solve(N, rhs)
-    opt = build("cgd", game.players, lr=lr, tol=1e-15, zero_sum=zero_sum)
+    opt = build("cgd", game.players, lr=lr, tol=1e-15, zero_sum=zero_sum, krylov=krylov)
     opt.step(game.losses)
     got = _z(game) - torch.cat([x, y])
     assert torch.allclose(got, want, rtol=0, atol=1e-10)
@@ -313,16 +313,25 @@ def test_state_dict_round_trip_gives_identical_next_steps(name: str, loss: str) 
 
 def test_product_counts_per_step() -> None:
     game = BilinearGame(seed=8, dim=4)
-    for name, extra in [("cgd", 2), ("acgd", 4)]:
+    # zero-sum: 1 rhs + 2 per CG iteration (+ 2 for a warm-start residual); Δy from CG's running
+    # Dᵀ(√η_x u), no product (``recover: fresh``: + 1)
+    for name, extra, hp in [
+        ("cgd", 1, {}),
+        ("acgd", 3, {}),
+        ("acgd", 3, {"krylov": "cr"}),
+        ("cgd", 2, {"recover": "fresh"}),
+        ("acgd", 4, {"recover": "fresh"}),
+    ]:
         g = copy.deepcopy(game)
-        opt = build(name, g.players, lr=0.2, tol=1e-10)
+        opt = build(name, g.players, lr=0.2, tol=1e-10, **hp)
         opt.step(g.losses)
         for _ in range(5):
             before = dict(opt.counts)
             opt.step(g.losses)
             k = opt.last_solve["iterations"]
+            assert k > 0
             hvp = opt.counts["hvp"] - before["hvp"]
-            assert hvp == extra + 2 * k, (name, hvp, k)  # 1 rhs + 2k + 1 recover (+2 warm start)
+            assert hvp == extra + 2 * k, (name, hp, hvp, k)
             assert hvp <= 5 + 2 * k
             assert opt.counts["grad"] - before["grad"] == 2
             assert opt.counts["closure"] - before["closure"] == 1
@@ -332,6 +341,35 @@ def test_product_counts_per_step() -> None:
         for _ in range(3):
             opt.step(g.losses)
         assert opt.counts == {"closure": 3, "grad": 6, "hvp": 3 * per_step}
+
+
+@pytest.mark.parametrize("name", ["cgd", "acgd"])
+def test_incremental_recovery_matches_a_fresh_product(name: str) -> None:
+    """Δy from CG's running Dᵀ(√η_x u) equals Δy from a fresh product (float64 rounding only)."""
+    a = SmoothGAN("minimax")
+    b = copy.deepcopy(a)
+    opt_a = build(name, a.players, lr=0.05, tol=1e-8, zero_sum=True)
+    opt_b = build(name, b.players, lr=0.05, tol=1e-8, zero_sum=True, recover="fresh")
+    for _ in range(4):
+        opt_a.step(a.losses)
+        opt_b.step(b.losses)
+        assert opt_a.last_solve["iterations"] == opt_b.last_solve["iterations"] > 0
+        diff = float(torch.linalg.vector_norm(a.flat() - b.flat()))
+        assert diff <= 1e-12 * float(torch.linalg.vector_norm(a.flat())), diff
+
+
+@pytest.mark.parametrize("loss", ["minimax", "ns"])
+def test_scaled_warm_start_gives_the_same_step(loss: str) -> None:
+    """warm_scale only changes the Krylov start: at a tight tolerance the steps agree."""
+    a = SmoothGAN(loss)
+    b = copy.deepcopy(a)
+    opt_a = build("acgd", a.players, lr=0.05, tol=1e-12, warm_scale=True)
+    opt_b = build("acgd", b.players, lr=0.05, tol=1e-12, warm_scale=False)
+    for step in range(4):
+        opt_a.step(a.losses)
+        opt_b.step(b.losses)
+        assert ("warm_scale" in opt_a.last_solve) == (step > 0 and loss == "minimax")
+        assert torch.allclose(a.flat(), b.flat(), rtol=0, atol=1e-9)
 
 
 def test_single_active_player_takes_a_gradient_step() -> None:
@@ -354,6 +392,10 @@ def test_bad_hyper_parameters() -> None:
         build("cgd", game.players, hvp="adjoint")
     with pytest.raises(ConfigError, match="optim.zero_sum"):
         build("acgd", game.players, zero_sum="maybe")
+    with pytest.raises(ConfigError, match="optim.krylov"):
+        build("acgd", game.players, krylov="minres")
+    with pytest.raises(ConfigError, match="optim.recover"):
+        build("cgd", game.players, recover="lazy")
     with pytest.raises(ConfigError, match="two-player"):
         build("cgd", [game.players[0], game.players[1], [nn.Parameter(torch.zeros(1))]])
     with pytest.raises(ConfigError, match="optim.base"):

@@ -52,6 +52,7 @@ __all__ = [
     "GameDerivatives",
     "Reduce",
     "cg",
+    "cr",
     "current_reduce",
     "default_fd_eps",
     "dot",
@@ -59,6 +60,7 @@ __all__ = [
     "gmres",
     "unflatten",
     "vjp",
+    "warm_scale",
 ]
 
 
@@ -416,12 +418,28 @@ def _threshold(bnorm: float, tol: float, atol: float) -> float:
     return max(tol * bnorm, atol)
 
 
-def _initial_residual(mv: Callable[[Tensor], Tensor], bf: Tensor, x0f: Tensor | None) -> tuple[Tensor, Tensor, int]:
-    """Start point, residual b − A x0 and the matvecs spent on it (none for a zero or absent warm start)."""
+def warm_scale(b: Tensor, ax0: Tensor) -> float:
+    """The multiple c of a warm start x0 minimising ‖b − c·A x0‖: ⟨b, A x0⟩ / ‖A x0‖² (0 if A x0 = 0).
+
+    Starting from c·x0 instead of x0 costs nothing once A x0 is known, and the initial residual is then
+    never larger than b's (a cold start's, c = 0) nor than x0's own (c = 1)."""
+    den = float(torch.dot(ax0, ax0))
+    return float(torch.dot(b, ax0)) / den if den > 0.0 else 0.0
+
+
+def _initial_residual(
+    mv: Callable[[Tensor], Tensor], bf: Tensor, x0f: Tensor | None, scale: bool = False
+) -> tuple[Tensor, Tensor, int]:
+    """Start point, residual b − A x0 and the matvecs spent on it (none for a zero or absent warm start);
+    ``scale``: start from the best multiple of x0 (:func:`warm_scale`)."""
     if x0f is None or not bool(torch.any(x0f != 0)):
         return torch.zeros_like(bf), bf.clone(), 0
     x = x0f.detach().clone().to(bf)
-    return x, bf - mv(x), 1
+    ax = mv(x)
+    if scale:
+        c = warm_scale(bf, ax)
+        x, ax = c * x, c * ax
+    return x, bf - ax, 1
 
 
 def cg(
@@ -433,19 +451,39 @@ def cg(
     atol: float = 0.0,
     max_iter: int | None = None,
     info: dict[str, Any] | None = None,
+    r0: Tensor | None = None,
+    side: Callable[[], Tensor] | None = None,
+    side0: Tensor | None = None,
 ) -> tuple[Any, int]:
     """Conjugate gradients for A x = b with A symmetric positive definite, given as ``matvec``.
 
     Stops when ‖b − Ax‖ ≤ max(tol·‖b‖, atol) (norms, not squared norms) or after ``max_iter``
     iterations (default: the dimension). A warm start ``x0`` costs one extra ``matvec`` for the
-    initial residual. Returns ``(x, iterations)`` where iterations counts the ``matvec`` calls after
-    the initial residual; ``info`` (if given) receives ``residual``, ``threshold``, ``converged`` and
-    ``matvecs``. Works on flat tensors or on lists of tensors (then ``x`` is a list too).
+    initial residual, unless the caller passes that residual ``r0 = b − A x0`` (flat, like ``b``
+    flattened; with ``x0`` absent or zero, r0 is b). Returns ``(x, iterations)`` where iterations
+    counts the ``matvec`` calls after the initial residual; ``info`` (if given) receives
+    ``residual``, ``threshold``, ``converged`` and ``matvecs``. Works on flat tensors or on lists of
+    tensors (then ``x`` is a list too).
+
+    ``side``: a by-product of ``matvec`` that is LINEAR in its argument — ``side()`` returns L·v for
+    the v of the latest ``matvec`` call (e.g. an intermediate product of a factored operator). CG
+    then keeps L·x up to date along with x (L·x_{k+1} = L·x_k + α_k L·p_k, no extra operator work)
+    and returns it in ``info["side"]``; ``side0`` is L·x0 (needed for a non-zero warm start; zero
+    otherwise). In floating point the update drifts from a fresh L·x by rounding only (≈ k·eps).
     """
     mv, bf, x0f, out = _flat_problem(matvec, b, x0)
     n = bf.numel()
     max_iter = n if max_iter is None else int(max_iter)
-    x, r, matvecs = _initial_residual(mv, bf, x0f)
+    if r0 is not None:
+        r = (flatten(list(r0)) if not isinstance(r0, Tensor) else r0).detach().to(bf)
+        warm = x0f is not None and bool(torch.any(x0f != 0))
+        x, matvecs = (x0f.detach().clone().to(bf) if warm else torch.zeros_like(bf)), 0
+    else:
+        x, r, matvecs = _initial_residual(mv, bf, x0f)
+        warm = matvecs > 0
+    if side is not None and warm and side0 is None:
+        raise ValueError("cg: a warm start with side() needs side0 = L·x0")
+    lx = side0 if (side is not None and warm) else None  # L·x; None stands for zero
     thr = _threshold(float(torch.linalg.vector_norm(bf)), tol, atol)
     rs = torch.dot(r, r)
     res = math.sqrt(float(rs))
@@ -461,6 +499,9 @@ def cg(
                 break
             alpha = rs / pap
             x = x + alpha * p
+            if side is not None:
+                lp = side()
+                lx = alpha * lp if lx is None else lx + alpha * lp
             r = r - alpha * ap
             rs_new = torch.dot(r, r)
             res = math.sqrt(float(rs_new))
@@ -470,6 +511,81 @@ def cg(
             rs = rs_new
     if info is not None:
         info.update(residual=res, threshold=thr, converged=res <= thr, matvecs=matvecs, iterations=it)
+        if side is not None:
+            info["side"] = lx
+    return out(x), it
+
+
+def cr(
+    matvec: MatVec,
+    b: Vector,
+    x0: Vector | None = None,
+    *,
+    tol: float = 1e-10,
+    atol: float = 0.0,
+    max_iter: int | None = None,
+    info: dict[str, Any] | None = None,
+    r0: Tensor | None = None,
+    side: Callable[[], Tensor] | None = None,
+    side0: Tensor | None = None,
+) -> tuple[Any, int]:
+    """Conjugate residuals (Stiefel 1955; Saad, "Iterative Methods for Sparse Linear Systems",
+    Alg. 6.20) for A x = b with A symmetric positive definite: the iterate minimising the residual
+    NORM over the Krylov space (as MINRES), where CG minimises the A-norm of the error. With the
+    residual-norm stopping rule ‖b − Ax‖ ≤ max(tol·‖b‖, atol) it never needs more operator
+    applications than CG in exact arithmetic, and the residual decreases monotonically. One
+    ``matvec`` per iteration (on the residual; A·p follows by recurrence), two more vectors kept.
+    Same arguments and results as :func:`cg` (``side`` tracked along the same recurrences).
+    """
+    mv, bf, x0f, out = _flat_problem(matvec, b, x0)
+    n = bf.numel()
+    max_iter = n if max_iter is None else int(max_iter)
+    if r0 is not None:
+        r = (flatten(list(r0)) if not isinstance(r0, Tensor) else r0).detach().to(bf)
+        warm = x0f is not None and bool(torch.any(x0f != 0))
+        x, matvecs = (x0f.detach().clone().to(bf) if warm else torch.zeros_like(bf)), 0
+    else:
+        x, r, matvecs = _initial_residual(mv, bf, x0f)
+        warm = matvecs > 0
+    if side is not None and warm and side0 is None:
+        raise ValueError("cr: a warm start with side() needs side0 = L·x0")
+    lx = side0 if (side is not None and warm) else None  # L·x; None stands for zero
+    thr = _threshold(float(torch.linalg.vector_norm(bf)), tol, atol)
+    res = float(torch.linalg.vector_norm(r))
+    it = 0
+    if res > thr and max_iter > 0:
+        ar = mv(r)
+        matvecs += 1
+        it += 1
+        lp = side() if side is not None else None
+        p, ap = r.clone(), ar
+        rar = torch.dot(r, ar)
+        while True:
+            apap = torch.dot(ap, ap)
+            if float(rar) <= 0.0 or float(apap) <= 0.0:  # not positive definite (or breakdown)
+                break
+            alpha = rar / apap
+            x = x + alpha * p
+            if lp is not None:
+                lx = alpha * lp if lx is None else lx + alpha * lp
+            r = r - alpha * ap
+            res = float(torch.linalg.vector_norm(r))
+            if res <= thr or it >= max_iter:
+                break
+            ar = mv(r)
+            matvecs += 1
+            it += 1
+            rar_new = torch.dot(r, ar)
+            beta = rar_new / rar
+            p = r + beta * p
+            ap = ar + beta * ap
+            if lp is not None:
+                lp = side() + beta * lp
+            rar = rar_new
+    if info is not None:
+        info.update(residual=res, threshold=thr, converged=res <= thr, matvecs=matvecs, iterations=it)
+        if side is not None:
+            info["side"] = lx
     return out(x), it
 
 
@@ -483,6 +599,7 @@ def gmres(
     restart: int = 20,
     max_iter: int | None = None,
     info: dict[str, Any] | None = None,
+    scale_warm: bool = False,
 ) -> tuple[Any, int]:
     """Restarted GMRES(m) (Saad & Schultz 1986) for A x = b with a general (non-symmetric) A.
 
@@ -491,14 +608,14 @@ def gmres(
     ≤ max(tol·‖b‖, atol), or after ``max_iter`` Arnoldi steps (default: the dimension). Every
     restart — and a non-zero warm start ``x0`` — costs one extra ``matvec`` for the explicit
     residual. Returns ``(x, iterations)`` with iterations the Arnoldi ``matvec`` calls; ``info`` as
-    for :func:`cg`.
+    for :func:`cg`. ``scale_warm``: start from the best multiple of ``x0`` (:func:`warm_scale`, free).
     """
     mv, bf, x0f, out = _flat_problem(matvec, b, x0)
     n = bf.numel()
     max_iter = n if max_iter is None else int(max_iter)
     m = max(1, int(restart))
     thr = _threshold(float(torch.linalg.vector_norm(bf)), tol, atol)
-    x, r, matvecs = _initial_residual(mv, bf, x0f)
+    x, r, matvecs = _initial_residual(mv, bf, x0f, scale_warm)
     total = 0
     res = float(torch.linalg.vector_norm(r))
     while res > thr and total < max_iter:
