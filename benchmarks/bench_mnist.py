@@ -226,6 +226,40 @@ def _curve(rec: dict[str, Any], key: str) -> tuple[list[int], list[float]]:
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
+def headlines(out: dict[str, Any]) -> list[str]:
+    """One line per headline figure, against the issue's goals (markdown bullets)."""
+    lines = []
+    floor = (out.get("mnist_floor") or {}).get("fid_random_halves_5000_vs_5000")
+    for r in out["runs"]:
+        if r["part"] != "stacked":
+            continue
+        m = r["final"]
+        modes, kl = m.get("modes"), m.get("kl")
+        cpu = r.get("process_cpu_s")
+        met = modes == 1000 and kl is not None and kl <= 0.05 and r["cpu_minutes"] <= 30
+        gap = "" if met or kl is None else f"; KL {kl / 0.05:.1f}× the goal"
+        lines.append(f"Stacked MNIST, {r['loss']} + {r['optim']} (DCGAN-28 ×0.5, {r['steps']:,} steps): **{modes} "
+                     f"modes, KL {kl:.3f}** in {r['cpu_minutes']:.1f} CPU-minutes (wall × 1 thread; "
+                     f"{(cpu or 0) / 60:.1f} min of CPU time used) — goal 1,000 modes, KL ≤ 0.05, ≤ 30 CPU-minutes: "
+                     f"**{'met' if met else 'missed'}**{gap} (PacGAN's best: 1,000 / 0.06).")
+    losses = sorted((r for r in out["runs"] if r["part"] == "mnist" and r["optim"] == "adam"
+                     and isinstance(r["final"].get("fid"), float)), key=lambda r: r["final"]["fid"])
+    if losses:
+        parts = ", ".join(f"{r['loss']} {r['final']['fid']:.1f}" for r in losses)
+        lines.append(f"MNIST FID per loss (Adam, {losses[0]['steps']:,} steps, 2,500 samples): {parts}; "
+                     f"real-vs-real floor {floor:.2f}" if floor else f"MNIST FID per loss: {parts}")
+    opts = [r for r in out["runs"] if r["part"] == "mnist" and r["loss"] == "ns"]
+    if opts:
+        at = min(r["steps"] or 0 for r in opts)
+        parts = []
+        for r in opts:
+            by = {c["step"]: c.get("fid") for c in r["curve"]}
+            if by.get(at) is not None:
+                parts.append(f"{r['optim']} {by[at]:.1f}")
+        lines.append(f"MNIST FID at step {at:,} (NS loss): " + ", ".join(parts))
+    return lines
+
+
 def write_report(out: dict[str, Any], md_path: Path, img_dir: Path) -> None:
     """The markdown section (included into docs/benchmarks.md) and its plots."""
     import matplotlib
@@ -245,6 +279,8 @@ def write_report(out: dict[str, Any], md_path: Path, img_dir: Path) -> None:
              "every run with 1 thread, **one seed per configuration** (differences of a few FID points are within "
              "seed-to-seed noise; no error bars). Results: `benchmarks/results/mnist.json`; run directories "
              "`runs/bench-mnist/<name>`.")
+    L.append("")
+    L.extend(f"- {line}" for line in headlines(out))
     L.append("")
 
     # ------------------------------------------------------------------ Stacked MNIST
@@ -300,7 +336,7 @@ def write_report(out: dict[str, Any], md_path: Path, img_dir: Path) -> None:
         ax[1].set_ylabel("KL to uniform")
         for a in ax:
             a.axvline(30, color="red", lw=0.8, ls="--")
-            a.set_xlabel("CPU-minutes (1 thread)")
+            a.set_xlabel("CPU-minutes (wall × 1 thread)")
             a.grid(alpha=0.3)
         ax[1].legend(fontsize=7)
         fig.suptitle("Stacked MNIST, 26,000 samples", fontsize=10)
@@ -455,6 +491,8 @@ def main() -> None:
     path = RESULTS / ("mnist-quick.json" if args.quick else "mnist.json")
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {path.relative_to(ROOT)}")
+    for line in headlines(out):
+        print("  " + line.replace("**", ""))
     if not args.quick:
         write_report(out, RESULTS / "mnist.md", IMG)
         print(f"wrote {(RESULTS / 'mnist.md').relative_to(ROOT)} and docs/img/mnist-*.png")
