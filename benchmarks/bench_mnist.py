@@ -462,6 +462,7 @@ def main() -> None:
     ap.add_argument("--fresh", action="store_true", help="retrain even where a finished run exists")
     ap.add_argument("--only", default="", help="comma-separated run names to train (the rest only read if present)")
     ap.add_argument("--no-train", action="store_true", help="only assemble the results from existing runs")
+    ap.add_argument("--out", default=None, help="results file (default results/mnist.json, mnist-quick.json)")
     args = ap.parse_args()
     runs = Path(args.runs) if args.runs else ROOT / "runs" / ("bench-mnist-quick" if args.quick else "bench-mnist")
     runs = runs.resolve()
@@ -488,7 +489,7 @@ def main() -> None:
     out["sane"] = not problems
     out["problems"] = problems
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / ("mnist-quick.json" if args.quick else "mnist.json")
+    path = Path(args.out) if args.out else RESULTS / ("mnist-quick.json" if args.quick else "mnist.json")
     path.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {path.relative_to(ROOT)}")
     for line in headlines(out):

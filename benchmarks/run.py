@@ -127,8 +127,8 @@ def check_mnist(r: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     for path, value in numbers(r):
         leaf = path.rsplit(".", 1)[-1].split("[")[0]
-        if leaf in ("fid", "fid_mean"):
-            in_range(problems, path, value, 0.0, 1000.0)
+        if leaf in ("fid", "fid_mean"):  # a collapsed generator scores ~1,000, uniform noise ~3,800
+            in_range(problems, path, value, 0.0, 5000.0)
         elif leaf in ("modes", "stacked_modes"):
             in_range(problems, path, value, 0.0, 1000.0)
     return problems
