@@ -26,7 +26,6 @@ from saddlepoint.experiments.sweep import plan_workers, run_name, split_values
 BASE = {
     "data": {"name": "ring"},
     "model": {"name": "mlp", "z_dim": 2, "width": 32, "depth": 2},
-    "optim": {"scheme": "simultaneous"},  # the same scheme for every optimizer of the grid
     "train": {"steps": 20, "batch_size": 64, "ema": 0.0},
     "eval": {"samples": 200},
     "log": {"every": 5},
@@ -205,7 +204,7 @@ def test_cli_functions(ring_sweep, tmp_path, capsys):
     add_compare_parser(sub)
     # the same sweep through the command: nothing to run
     args = parser.parse_args(["sweep", "--set", "data.name=ring", "--set", "model.name=mlp", "--set", "model.z_dim=2",
-                              "--set", "optim.scheme=simultaneous", "--set", "model.width=32",
+                              "--set", "model.width=32",
                               "--set", "model.depth=2", "--set", "train.steps=20",
                               "--set", "train.batch_size=64", "--set", "train.ema=0", "--set", "eval.samples=200",
                               "--set", "log.every=5", "--grid", "optim.name=adam,sgd", "--grid", "loss.name=ns,hinge",
