@@ -48,6 +48,8 @@ class Part:
     check: Callable[[dict[str, Any]], list[str]]
     #: keys whose values may legitimately be NaN/inf (e.g. a method that diverged in a study)
     may_be_nonfinite: tuple[str, ...] = field(default_factory=tuple)
+    #: the script's ``--out`` names the results folder (it picks ``<part>.json`` / ``<part>-quick.json``)
+    out_is_folder: bool = False
 
 
 def numbers(obj: Any, path: str = "") -> Iterator[tuple[str, float]]:
@@ -139,7 +141,8 @@ PARTS: dict[str, Part] = {
     "optim": Part("bench_optim.py", ["--cgds"], ["--quick"], check_optim),
     "metrics": Part("bench_metrics.py", [], ["--quick"], check_metrics),
     "distributed": Part("bench_distributed.py", [], ["--quick"], check_distributed),
-    "quality2d": Part("bench_quality2d.py", [], ["--quick"], check_quality2d, may_be_nonfinite=("kl",)),
+    "quality2d": Part("bench_quality2d.py", [], ["--quick"], check_quality2d, may_be_nonfinite=("kl",),
+                      out_is_folder=True),
     "mnist": Part("bench_mnist.py", [], ["--quick"], check_mnist),
 }
 
@@ -180,7 +183,7 @@ def main() -> int:
         out = result_path(name, args.quick)
         if not args.check_only:
             cmd = [sys.executable, str(HERE / part.script), *(part.quick_args if args.quick else part.full_args),
-                   "--out", str(out)]
+                   "--out", str(out.parent if part.out_is_folder else out)]
             print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
             start = time.perf_counter()
             rc = subprocess.call(cmd, env=env)
