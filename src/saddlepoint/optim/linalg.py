@@ -442,6 +442,24 @@ def _initial_residual(
     return x, bf - ax, 1
 
 
+def _krylov_start(
+    mv: Callable[[Tensor], Tensor], bf: Tensor, x0f: Tensor | None, r0: Any, side: Any, side0: Tensor | None,
+    name: str,
+) -> tuple[Tensor, Tensor, int, Tensor | None]:
+    """``(x, r, matvecs, L·x)`` to start CG/CR from: the caller's initial residual ``r0`` if given (no
+    operator work), else r = b − A x0; L·x is ``side0`` for a warm start with ``side`` (None: zero)."""
+    if r0 is not None:
+        r = (flatten(list(r0)) if not isinstance(r0, Tensor) else r0).detach().to(bf)
+        warm = x0f is not None and bool(torch.any(x0f != 0))
+        x, matvecs = (x0f.detach().clone().to(bf) if warm else torch.zeros_like(bf)), 0
+    else:
+        x, r, matvecs = _initial_residual(mv, bf, x0f)
+        warm = matvecs > 0
+    if side is not None and warm and side0 is None:
+        raise ValueError(f"{name}: a warm start with side() needs side0 = L·x0")
+    return x, r, matvecs, (side0 if (side is not None and warm) else None)
+
+
 def cg(
     matvec: MatVec,
     b: Vector,
@@ -474,16 +492,7 @@ def cg(
     mv, bf, x0f, out = _flat_problem(matvec, b, x0)
     n = bf.numel()
     max_iter = n if max_iter is None else int(max_iter)
-    if r0 is not None:
-        r = (flatten(list(r0)) if not isinstance(r0, Tensor) else r0).detach().to(bf)
-        warm = x0f is not None and bool(torch.any(x0f != 0))
-        x, matvecs = (x0f.detach().clone().to(bf) if warm else torch.zeros_like(bf)), 0
-    else:
-        x, r, matvecs = _initial_residual(mv, bf, x0f)
-        warm = matvecs > 0
-    if side is not None and warm and side0 is None:
-        raise ValueError("cg: a warm start with side() needs side0 = L·x0")
-    lx = side0 if (side is not None and warm) else None  # L·x; None stands for zero
+    x, r, matvecs, lx = _krylov_start(mv, bf, x0f, r0, side, side0, "cg")
     thr = _threshold(float(torch.linalg.vector_norm(bf)), tol, atol)
     rs = torch.dot(r, r)
     res = math.sqrt(float(rs))
@@ -540,16 +549,7 @@ def cr(
     mv, bf, x0f, out = _flat_problem(matvec, b, x0)
     n = bf.numel()
     max_iter = n if max_iter is None else int(max_iter)
-    if r0 is not None:
-        r = (flatten(list(r0)) if not isinstance(r0, Tensor) else r0).detach().to(bf)
-        warm = x0f is not None and bool(torch.any(x0f != 0))
-        x, matvecs = (x0f.detach().clone().to(bf) if warm else torch.zeros_like(bf)), 0
-    else:
-        x, r, matvecs = _initial_residual(mv, bf, x0f)
-        warm = matvecs > 0
-    if side is not None and warm and side0 is None:
-        raise ValueError("cr: a warm start with side() needs side0 = L·x0")
-    lx = side0 if (side is not None and warm) else None  # L·x; None stands for zero
+    x, r, matvecs, lx = _krylov_start(mv, bf, x0f, r0, side, side0, "cr")
     thr = _threshold(float(torch.linalg.vector_norm(bf)), tol, atol)
     res = float(torch.linalg.vector_norm(r))
     it = 0
