@@ -107,6 +107,11 @@ def test_exact_products_equal_dense_hessian(bn: bool) -> None:
     assert torch.allclose(flatten([t for x in jt for t in x]), J.T @ fv, atol=1e-10)
     assert torch.allclose(flatten([t for x in jv for t in x]), J @ fv, atol=1e-10)
     assert torch.allclose(flatten([t for x in d.field_vjp(v) for t in x]), J.T @ fv, atol=1e-10)
+    # SGA's antisymmetric part, one product per player
+    before = counts["hvp"]
+    at = d.field_antisymmetric(v)
+    assert counts["hvp"] - before == 2
+    assert torch.allclose(flatten([t for x in at for t in x]), 0.5 * (J.T - J) @ fv, atol=1e-10)
 
 
 def test_fd_products_agree_with_exact_on_smooth_network() -> None:
@@ -140,6 +145,11 @@ def test_fd_products_agree_with_exact_on_smooth_network() -> None:
     for got, want in zip(fd.field_vjp_jvp(field_v), field_want, strict=True):
         g, w = flatten([t for x in got for t in x]), flatten([t for x in want for t in x])
         assert float(torch.linalg.vector_norm(g - w) / torch.linalg.vector_norm(w)) < 1e-4
+    before = dict(counts)
+    g = flatten([t for x in fd.field_antisymmetric(field_v) for t in x])
+    w = 0.5 * (flatten([t for x in field_want[0] for t in x]) - flatten([t for x in field_want[1] for t in x]))
+    assert float(torch.linalg.vector_norm(g - w) / torch.linalg.vector_norm(w)) < 1e-4
+    assert counts["hvp"] - before["hvp"] == 2 and counts["closure"] - before["closure"] == 4
     # a gradient requested after a perturbation is taken from a fresh evaluation at the same point
     fresh = fd.grad(0, 1)
     ref = torch.autograd.grad(game.losses()[0], game.players[1])
@@ -288,3 +298,29 @@ def test_gmres_on_the_cgd_block_system() -> None:
     rhs = [torch.randn(4, generator=g, dtype=DT), torch.randn(3, generator=g, dtype=DT)]
     sol, _ = gmres(lambda v: [v[0] + 0.7 * B @ v[1], v[1] + 0.7 * C @ v[0]], rhs, tol=1e-13)
     assert torch.allclose(flatten(sol), torch.linalg.solve(M, flatten(rhs)), atol=1e-11)
+
+
+@pytest.mark.parametrize("mode", ["exact", "fd"])
+def test_antisymmetric_part_three_player_general_sum(mode: str) -> None:
+    """(Aᵀv)_i = ½∇_i Σ_{j≠i}⟨v_j, ∇_j(f_j − f_i)⟩ equals ½(Jᵀ − J)v for quadratic losses f_i = ½θᵀQ_iθ + c_iᵀθ
+    (J's row block i is row block i of Q_i), n products for n players."""
+    gen = torch.Generator().manual_seed(3)
+    sizes = [2, 3, 4]
+    dim = sum(sizes)
+    cuts = [0, 2, 5, 9]
+    qs = [(lambda m: m + m.T)(torch.randn(dim, dim, generator=gen, dtype=DT)) for _ in range(3)]
+    cs = [torch.randn(dim, generator=gen, dtype=DT) for _ in range(3)]
+    xs = [nn.Parameter(torch.randn(n, generator=gen, dtype=DT)) for n in sizes]
+
+    def losses() -> list[Tensor]:
+        theta = torch.cat(xs)
+        return [0.5 * theta @ q @ theta + c @ theta for q, c in zip(qs, cs, strict=True)]
+
+    J = torch.cat([qs[i][cuts[i] : cuts[i + 1]] for i in range(3)], 0)
+    v = [[torch.randn(n, generator=gen, dtype=DT)] for n in sizes]
+    counts = {"grad": 0, "hvp": 0, "closure": 0}
+    d = GameDerivatives([[x] for x in xs], losses(), evaluate=losses, mode=mode, counts=counts)
+    got = flatten([t for x in d.field_antisymmetric(v) for t in x])
+    want = 0.5 * (J.T - J) @ torch.cat([x[0] for x in v])
+    assert torch.allclose(got, want, rtol=0, atol=(1e-12 if mode == "exact" else 1e-7) * float(want.abs().max()))
+    assert counts["hvp"] == 3

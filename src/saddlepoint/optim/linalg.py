@@ -328,6 +328,41 @@ class GameDerivatives:
             self.counts["hvp"] += 1
         return self._out(out)
 
+    def field_antisymmetric(self, v: Sequence[Sequence[Tensor]]) -> list[list[Tensor]]:
+        """Aᵀv with A = ½(J − Jᵀ) the antisymmetric part of the game Jacobian, without Jᵀv or Jv:
+
+            (Aᵀv)_i = ½ ∇_{θ_i} Σ_{j≠i} ⟨v_j, ∇_{θ_j}(f_j − f_i)⟩,
+
+        because (Jᵀv)_i = ∇_{θ_i} Σ_j ⟨v_j, ∇_{θ_j} f_j⟩ and (Jv)_i = ∇_{θ_i} Σ_j ⟨v_j, ∇_{θ_j} f_i⟩ (symmetry of
+        f_i's second derivatives), and the j = i terms cancel. Each player's part is one mixed product.
+        Exact: n products, each a backward pass over θ_i only (needs ∇_{θ_j} f_i with graph for every pair:
+        :meth:`prepare` with every block takes them in one pass per loss). fd: n products (θ_j ± ε v_j for each
+        j, reading ∇_{θ_i} f_j and ∇_{θ_i} f_i for every i ≠ j), 2n closures.
+        """
+        n = len(self.players)
+        if self.mode == "exact":
+            for i in range(n):
+                self.prepare(i, range(n))
+            out = []
+            for i in range(n):
+                others = [j for j in range(n) if j != i]
+                outputs = [t for j in others for t in (*self._local(j, j, graph=True), *self._local(i, j, graph=True))]
+                weights = [w for j in others for w in (*(t.detach() for t in v[j]), *(-t.detach() for t in v[j]))]
+                res = vjp(outputs, self.players[i], weights)
+                self.counts["hvp"] += 1
+                out.append([0.5 * r for r in res])
+            return self._out(out)
+        total = [[torch.zeros_like(p) for p in self.players[i]] for i in range(n)]
+        for j in range(n):
+            others = [i for i in range(n) if i != j]
+            if not others:
+                continue
+            parts = self._fd({j: list(v[j])}, [pair for i in others for pair in ((j, i), (i, i))])
+            for k, i in enumerate(others):
+                cross, own = parts[2 * k], parts[2 * k + 1]
+                total[i] = [t + 0.5 * (c - o) for t, c, o in zip(total[i], cross, own, strict=True)]
+        return self._out(total)
+
     def field_vjp_jvp(self, v: Sequence[Sequence[Tensor]]) -> tuple[list[list[Tensor]], list[list[Tensor]]]:
         """(Jᵀv, Jv): 1 + n products in exact mode, n + 1 in fd mode."""
         if self.mode == "exact":

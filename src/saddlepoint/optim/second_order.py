@@ -171,10 +171,11 @@ class SGA(_FieldMethod):
 
     Hyper-parameters: ``lr`` (1e-2), ``lam`` (λ, 1.0), ``align`` (false), ``align_eps`` (0.1),
     ``base``, ``hvp``, ``fd_eps``, ``max_grad_norm``.
-    Cost per step: 1 closure, n gradients with graph (each loss with respect to all players), 1 + n
-    products (Jᵀξ in one backward pass, Jξ one per player; fd: n + 1 products, 2n + 2 closures).
-    (Jξ could be had in one pass by differentiating u ↦ Jᵀu again, but that needs third derivatives,
-    which PyTorch gets wrong for transposed convolutions with ``output_padding``.)
+    Cost per step: 1 closure, n gradients with graph (each loss with respect to all players), n products:
+    Aᵀξ is taken directly, (Aᵀξ)_i = ½ ∇_{θ_i} Σ_{j≠i} ⟨ξ_j, ∇_{θ_j}(f_j − f_i)⟩ (one mixed product per player,
+    :meth:`~saddlepoint.optim.linalg.GameDerivatives.field_antisymmetric`), not as ½(Jᵀξ − Jξ) (1 + n); for two
+    players that is the paper's two Jacobian-vector products. ``align`` adds Jᵀξ (1 product). fd: n products,
+    2n closures (align: 2n products).
     :attr:`last_lambda` holds the λ used.
     """
 
@@ -188,11 +189,11 @@ class SGA(_FieldMethod):
         self.last_lambda = float(self.shared["lam"])
 
     def adjusted_field(self, d, xi):
-        jt, jv = d.field_vjp_jvp(xi)
         n = len(self.players)
-        at = [[0.5 * (a - b) for a, b in zip(jt[i], jv[i], strict=True)] for i in range(n)]
+        at = d.field_antisymmetric(xi)
         lam = float(self.shared["lam"])
         if self.shared["align"]:
+            jt = d.field_vjp(xi)  # ∇H = Jᵀξ
             flat_xi = flatten([t for i in range(n) for t in xi[i]])
             flat_h = flatten([t for i in range(n) for t in jt[i]])
             flat_at = flatten([t for i in range(n) for t in at[i]])
