@@ -66,6 +66,9 @@ ap.add_argument("--quiet-wait", type=float, default=300.0,
                 help="before each timed round, wait up to this many seconds for other processes to go quiet")
 ap.add_argument("--merge", action="store_true",
                 help="keep the results of the parts not run from the existing --out file")
+ap.add_argument("--variants", default="",
+                help="part 1 only: time just these variant labels (comma-separated, e.g. 'sga,sga hvp=fd'; 'adam' "
+                "always runs as the baseline); with --merge their rows replace the old ones and the rest are kept")
 ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "optim.json"))
 args = ap.parse_args()
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -84,6 +87,7 @@ torch.set_num_threads(args.threads)
 PARTS = set(args.parts.split(","))
 KRYLOV = [k.strip() for k in args.cgds_krylov.split(",") if k.strip()]
 QUICK = args.quick
+ONLY = {x.strip() for x in args.variants.split(",") if x.strip()}
 SECOND_ORDER = ("consensus", "sga", "cgd", "acgd")
 
 
@@ -311,7 +315,7 @@ def part_steps(problem_name: str) -> dict[str, Any]:
     dcgan = problem_name == "dcgan28"
     warmup, rounds = (1, 2) if QUICK and dcgan else (2, 5) if QUICK else (2, 9) if dcgan else (3, 15)
     problem = make_problem(problem_name, warmup + rounds)
-    runners = [Runner(v, problem) for v in variants_for(problem_name)]
+    runners = [Runner(v, problem) for v in variants_for(problem_name) if not ONLY or v.label in ONLY | {"adam"}]
     # a second simultaneous-Adam runner steps right next to every variant step (before it in even rounds, after
     # it in odd ones): the ratio of each adjacent pair sees the same machine load, even when load comes in bursts
     partner = Runner(Variant("adam (partner)", "adam"), problem)
@@ -741,11 +745,20 @@ def main() -> None:
         out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
 
     if "steps" in PARTS:
+        previous_steps = result.get("steps", {}) if ONLY else {}
         result["steps"] = {}
         for name in ("mlp", "dcgan28"):
             res = part_steps(name)
-            result["steps"][name] = res
             print_steps(res)
+            if name in previous_steps:  # --variants with --merge: replace those rows, keep the others
+                kept = previous_steps[name]
+                kept["variants"].update({k: v for k, v in res["variants"].items() if k in ONLY})
+                kept.setdefault("remeasured", []).append({
+                    "variants": sorted(ONLY), "date": time.strftime("%Y-%m-%d"), "command": result["command"],
+                    "git": result["git"], "adam_seconds_median": res["adam_seconds_median"],
+                    "timed_rounds": res["timed_rounds"]})
+                res = kept
+            result["steps"][name] = res
             save()
     if "products" in PARTS:
         result["products"] = {}

@@ -128,6 +128,14 @@ def section_optim(r: dict[str, Any] | None, goals: list[list[Any]]) -> str:
     if eg:
         goals.append(goal_row("extragradient ≤ 2.05× simultaneous Adam (DCGAN-28)", fmt(eg["ratio_to_adam"]),
                               eg["ratio_to_adam"] <= 2.05))
+    checked = [(problem, label, v["within_paper_count"]) for problem, res in steps.items()
+               for label, v in res["variants"].items() if v.get("within_paper_count") is not None]
+    if checked:
+        over = sorted({label for _, label, ok in checked if not ok})
+        exact_over = [x for x in over if "hvp=fd" not in x]
+        goals.append(goal_row("no method uses more products than its paper's count (exact products, as in the papers)",
+                              f"{len(checked) - sum(not ok for *_, ok in checked)}/{len(checked)} rows within"
+                              + (f"; over: {', '.join(over)}" if over else ""), not exact_over))
     prod = r.get("products", {}).get("dcgan28", {}).get("ratio_to_gradient")
     if prod:
         out += ["Second-derivative products on DCGAN-28, ÷ one gradient (forward + backward):", "",
