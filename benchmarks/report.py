@@ -121,6 +121,15 @@ def section_optim(r: dict[str, Any] | None, goals: list[list[Any]]) -> str:
         rows.append(row)
     out += [table(["method", "MLP ÷ Adam", "MLP grads + products", "DCGAN-28 ÷ Adam", "DCGAN-28 grads + products"],
                   rows), ""]
+    for problem, res in steps.items():
+        for again in res.get("remeasured", []):
+            out += [f"- {problem}: rows {', '.join(again['variants'])} re-measured {again['date']} by "
+                    f"`{again['command']}` (commit {again.get('git', {}).get('commit', '?')}; simultaneous Adam "
+                    f"{1e3 * again['adam_seconds_median']:.1f} ms/step in that run, "
+                    f"{1e3 * res['adam_seconds_median']:.1f} ms/step in the full run); ratios are to the Adam "
+                    "step timed next to each step, so the rows compare across the two runs."]
+    if any(res.get("remeasured") for res in steps.values()):
+        out.append("")
     image = plot_optim(r)
     if image:
         out += [f"![step-time ratios]({image})", ""]
