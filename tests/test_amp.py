@@ -107,11 +107,12 @@ def test_fp16_training_matches_float32():
 @pytest.mark.parametrize("name", OPTIMIZERS.names())
 def test_every_optimizer_steps_under_the_scaler(name):
     """5 steps under fp16 + scaler (default hyper-parameters): finite parameters, steps applied, close to
-    float32 with as many applied steps (the batch is fixed). Consensus and SGA skip their first step at
-    2**16 (their double backward overflows float16) and go on at 2**15. Measured relative differences
+    float32 with as many applied steps (the batch is fixed). Consensus skips its first step at 2**16 (its
+    double backward overflows float16) and goes on at 2**15; SGA (whose products take the cross gradients
+    ∇_D L_G and ∇_G L_D) skips at 2**16 and 2**15 and goes on at 2**14. Measured relative differences
     ≤ 1.3e-5 (ACGD; printed with -s); limit 5e-4."""
     G16, D16, opt = run(name, True, 5)
-    assert opt.scaler.skipped <= 1
+    assert opt.scaler.skipped <= (2 if name == "sga" else 1)
     G32, D32, _ = run(name, False, 5 - opt.scaler.skipped)
     got, ref = flat_params(G16, D16), flat_params(G32, D32)
     assert torch.isfinite(got).all()
@@ -143,7 +144,7 @@ def test_overflow_skips_the_step_exactly_and_halves_the_scale(name):
     assert torch.equal(flat_params(G, D), params)
     assert all(torch.equal(a, b) for a, b in zip([*G.buffers(), *D.buffers()], buffers))
     after = opt.state_dict()
-    assert after["scaler"]["scale"] == 2.0**39 and after["scaler"]["skipped"] == 1
+    assert after["scaler"]["scale"] == 2.0**39 and after["scaler"]["skipped"] == state["scaler"]["skipped"] + 1
     assert after["scaler"]["clean_steps"] == 0
     # the cost counters do include the skipped work; everything else is as before
     assert tree_equal(without(after, "scaler", "counts"), without(state, "scaler", "counts"))
