@@ -61,7 +61,7 @@ ap.add_argument("--cgds-krylov", default="cg,cr,cr+cold",
                 "warm_start false)")
 ap.add_argument("--cgds-settings", default="1e-4:1e-8,1e-6:1e-8,1e-4:1e-5",
                 help="comma-separated CGDs_tol:eps pairs for --cgds (their atol 1e-20)")
-ap.add_argument("--parts", default="steps,products,fd,cgds", help="comma-separated subset of the parts to run")
+ap.add_argument("--parts", default="steps,products,dyx,fd,cgds", help="comma-separated subset of the parts to run")
 ap.add_argument("--quiet-wait", type=float, default=300.0,
                 help="before each timed round, wait up to this many seconds for other processes to go quiet")
 ap.add_argument("--merge", action="store_true",
@@ -457,6 +457,85 @@ def print_products(res: dict[str, Any]) -> None:
         + ", ".join(f"{k}: {v:.2f}" for k, v in res["mixed_exact_amortised_with_graph_extra_over_k_products"].items()))
 
 
+# ----------------------------------------------------------------------------- part 2b: D_yx·u alternatives
+def part_dyx(reps: int) -> dict[str, Any]:
+    """D_yx·u = ∇_D(∇_G L_D·u) on DCGAN-28 four ways, ÷ one gradient. The generator reaches every loss only through
+    its samples x̃ = G(z), so D_yx·u = ∇_D⟨∇_x̃ L_D, J_G u⟩ with the image-space tangent J_G u independent of D:
+    (a) today's product, a backward pass through the graph of ∇_G L_D; (b) J_G u reverse-over-reverse through G's
+    backward graph; (c) J_G u by forward mode (``torch.func.jvp``, primal recomputed); (d) by
+    ``torch.func.linearize`` (tangent only; its tracing is paid once per point, reported separately). All four
+    agree (relative difference printed). Not used by the optimizers: a measurement of the lever."""
+    from torch.func import functional_call, jvp, linearize
+
+    problem = make_problem("dcgan28", 1)
+    G, D = problem.G, problem.D
+    real, z = problem.batches[0]
+    loss_fn = LOSSES.get("ns")
+    pg, pd = list(G.parameters()), list(D.parameters())
+    u = [torch.randn(p.shape, generator=torch.Generator().manual_seed(3)) for p in pg]
+    names = [n for n, _ in G.named_parameters()]
+    buffers = {n: b.detach().clone() for n, b in G.named_buffers()}
+
+    def loss_d(fake: Tensor) -> Tensor:
+        torch.manual_seed(11)  # the same dropout masks in D for every evaluation
+        return loss_fn(D(real), D(fake))[1]
+
+    def gradient() -> Any:
+        return torch.autograd.grad(loss_d(G(z)), pg + pd)
+
+    g_graph = torch.autograd.grad(loss_d(G(z)), pg, create_graph=True)
+    fake = G(z)
+    leaf = fake.detach().requires_grad_(True)
+    grad_image = torch.autograd.grad(loss_d(leaf), leaf, create_graph=True)[0]
+    w = torch.zeros_like(fake, requires_grad=True)
+    g_w = torch.autograd.grad(fake, pg, w, create_graph=True)
+
+    def g_of(ps: dict[str, Tensor]) -> Tensor:
+        return functional_call(G, (ps, {n: b.clone() for n, b in buffers.items()}), (z,))
+
+    params = {n: p.detach() for n, p in G.named_parameters()}
+    tangent = dict(zip(names, u, strict=True))
+    t0 = time.perf_counter()
+    _, lin = linearize(g_of, params)
+    linearize_first = time.perf_counter() - t0
+
+    def through_image(t: Tensor) -> Any:
+        return torch.autograd.grad(grad_image, pd, t, retain_graph=True)
+
+    ops: dict[str, Callable[[], Any]] = {
+        "gradient": gradient,
+        "a_current": lambda: torch.autograd.grad(g_graph, pd, u, retain_graph=True),
+        "b_reverse_over_reverse_G": lambda: through_image(torch.autograd.grad(g_w, w, u, retain_graph=True)[0]),
+        "c_forward_mode_jvp": lambda: through_image(jvp(g_of, (params,), (tangent,))[1]),
+        "d_linearized": lambda: through_image(lin(tangent)),
+        "d_linearize_tracing": lambda: linearize(g_of, params),
+    }
+    ref = flatten(ops["a_current"]())
+    agreement = {k: float((flatten(ops[k]()) - ref).norm() / ref.norm())
+                 for k in ("b_reverse_over_reverse_G", "c_forward_mode_jvp", "d_linearized")}
+    times: dict[str, list[float]] = {k: [] for k in ops}
+    keys = list(ops)
+    for r in range(reps + 1):
+        wait_quiet()
+        for k in keys[r % len(keys):] + keys[: r % len(keys)]:
+            t = time.perf_counter()
+            ops[k]()
+            if r:
+                times[k].append(time.perf_counter() - t)
+    grad_s = median(times["gradient"])
+    return {"problem": "dcgan28", "reps": reps, "relative_difference_to_current": agreement,
+            "linearize_first_call_seconds": linearize_first,
+            "seconds_median": {k: median(v) for k, v in times.items()},
+            "ratio_to_gradient": {k: median(v) / grad_s for k, v in times.items()}}
+
+
+def print_dyx(res: dict[str, Any]) -> None:
+    log(f"\nD_yx·u on DCGAN-28 ÷ one gradient ({res['seconds_median']['gradient'] * 1e3:.1f} ms):")
+    for k, v in res["ratio_to_gradient"].items():
+        diff = res["relative_difference_to_current"].get(k)
+        log(f"  {k:28s} {v:6.2f}" + (f"   (relative difference to a_current {diff:.1e})" if diff is not None else ""))
+
+
 # ----------------------------------------------------------------------------- part 3: fd accuracy
 def swap_activations(module: nn.Module, factory: Callable[[], nn.Module]) -> nn.Module:
     for name, child in module.named_children():
@@ -734,7 +813,7 @@ def main() -> None:
     out = Path(args.out)
     if args.merge and out.exists():
         previous = json.loads(out.read_text(encoding="utf-8"))
-        kept = {k: v for k, v in previous.items() if k in ("steps", "products", "fd_accuracy", "cgds")}
+        kept = {k: v for k, v in previous.items() if k in ("steps", "products", "dyx", "fd_accuracy", "cgds")}
         result = {**kept, **result, "merged_parts_from_run": previous.get("command")}
 
     def save() -> None:  # after every part, so an interrupted run keeps what it measured
@@ -766,6 +845,10 @@ def main() -> None:
             res = part_products(name, 2 if QUICK else 9)
             result["products"][name] = res
             print_products(res)
+        save()
+    if "dyx" in PARTS:
+        result["dyx"] = part_dyx(3 if QUICK else 9)
+        print_dyx(result["dyx"])
         save()
     if "fd" in PARTS:
         log("\n[fd accuracy]")
