@@ -58,7 +58,7 @@ ap.add_argument("--cgds", action="store_true", help="also compare ACGD with the 
 ap.add_argument("--cgds-path", default="/tmp/cgds_pkg", help="directory holding the CGDs package (pip --target)")
 ap.add_argument("--cgds-krylov", default="cg,cr,cr+cold",
                 help="our ACGD variants timed next to CGDs (comma-separated optim.krylov cg | cr, '+cold': "
-                "warm_start false)")
+                "warm_start false, '+fwd': forward_mode true)")
 ap.add_argument("--cgds-settings", default="1e-4:1e-8,1e-6:1e-8,1e-4:1e-5",
                 help="comma-separated CGDs_tol:eps pairs for --cgds (their atol 1e-20)")
 ap.add_argument("--parts", default="steps,products,dyx,fd,cgds", help="comma-separated subset of the parts to run")
@@ -82,6 +82,7 @@ from saddlepoint.losses import LOSSES  # noqa: E402
 from saddlepoint.models import build_models  # noqa: E402
 from saddlepoint.optim import OPTIMIZERS, build  # noqa: E402
 from saddlepoint.optim.linalg import GameDerivatives, default_fd_eps, flatten  # noqa: E402
+from saddlepoint.train.closure import GANClosure  # noqa: E402
 
 torch.set_num_threads(args.threads)
 PARTS = set(args.parts.split(","))
@@ -692,11 +693,13 @@ def part_cgds(settings: list[tuple[float, float, float]], warmup: int, steps: in
             ours_opts[kr] = build("acgd", [list(og.parameters()), list(od.parameters())],
                                   buffers=[*og.buffers(), *od.buffers()], lr=lr, beta=beta, eps=eps,
                                   tol=math.sqrt(their_tol), atol=math.sqrt(their_atol), max_iter=1000,
-                                  zero_sum=True, krylov=kr.split("+")[0], warm_start="+cold" not in kr)
+                                  zero_sum=True, krylov=kr.split("+")[0], warm_start="+cold" not in kr,
+                                  forward_mode="+fwd" in kr)
         theirs = CGDs.ACGD(max_params=th_g.parameters(), min_params=th_d.parameters(), lr_max=lr, lr_min=lr,
                            eps=eps, beta=beta, tol=their_tol, atol=their_atol)
         loss_fn = LOSSES.get("minimax")
-        rec: dict[str, Any] = {"eps": eps, "cgds_tol": their_tol, "cgds_atol": their_atol,
+        rec: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "krylov": list(KRYLOV), "closure": "GANClosure",
+                               "eps": eps, "cgds_tol": their_tol, "cgds_atol": their_atol,
                                "our_tol": math.sqrt(their_tol), "our_atol": math.sqrt(their_atol),
                                "cgds_seconds": [], "cgds_iterations": [], "cgds_products": []}
         for kr in KRYLOV:
@@ -715,7 +718,7 @@ def part_cgds(settings: list[tuple[float, float, float]], warmup: int, steps: in
                         ours, (ours_g, ours_d) = ours_opts[who], ours_models[who]
                         c0 = dict(ours.counts)
                         t0 = time.perf_counter()
-                        ours.step(closure_for(ours_g, ours_d, loss_fn, real, z))
+                        ours.step(GANClosure(ours_g, ours_d, loss_fn, [], real, z, {}))  # the trainer's
                         dt = time.perf_counter() - t0
                         sample = [dt, int(ours.last_solve.get("iterations", 0)), ours.counts["hvp"] - c0["hvp"]]
                         if s >= warmup:
@@ -857,7 +860,9 @@ def main() -> None:
         save()
     if "cgds" in PARTS and args.cgds and not QUICK:
         settings = [(float(t), 1e-20, float(e)) for t, e in (x.split(":") for x in args.cgds_settings.split(","))]
+        earlier = result.get("cgds", {}).get("runs", []) if args.merge else []
         result["cgds"] = part_cgds(settings, warmup=2, steps=6)
+        result["cgds"]["runs"] = [*earlier, *result["cgds"].get("runs", [])]  # --merge: earlier runs kept
         print_cgds(result["cgds"])
     elif "cgds" in PARTS and "cgds" not in result:
         result["cgds"] = {"skipped": "run with --cgds (and without --quick) to compare with the CGDs package"}

@@ -158,7 +158,8 @@ def section_optim(r: dict[str, Any] | None, goals: list[list[Any]]) -> str:
     if runs:
         out += [f"ACGD against the CGDs package {cg.get('version', '')} ({cg.get('model')}, batch {cg.get('batch')},"
                 f" {cg.get('loss')}); {cg.get('tolerance_conversion', '')}:", ""]
-        variants = [v for v in ("cg", "cr", "cr+cold", "ours") if any(f"{v}_seconds" in run for run in runs)]
+        names = dict.fromkeys(["cg", "cr", "cr+cold", "ours", *(k for run in runs for k in run.get("krylov", []))])
+        variants = [v for v in names if any(f"{v}_seconds" in run for run in runs)]
         rows, ratios = [], []
         for run in runs:
             for v in variants:

@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import contextvars
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -50,6 +51,7 @@ MatVec = Callable[[Any], Any]
 
 __all__ = [
     "GameDerivatives",
+    "Pushforward",
     "Reduce",
     "cg",
     "cr",
@@ -142,6 +144,20 @@ def vjp(
 
 
 # ----------------------------------------------------------------------------- products
+@dataclass
+class Pushforward:
+    """Player b reaches every loss only through ``output`` (a GAN generator: its samples x̃ = G(z));
+    ``jvp(v)`` returns J_b v, the change of ``output`` along v (shaped like b's parameters), by forward-mode
+    differentiation. Then D_ab·v = ∇_{θ_a}(∇_{θ_b} f·v) = ∇_{θ_a}⟨∇_output f, J_b v⟩ for a ≠ b, with J_b v
+    independent of θ_a: a forward-mode pass through b's network and a backward pass through the rest,
+    instead of a backward pass through the graph of ∇_{θ_b} f (b's own backward graph, differentiated again).
+    On DCGAN-28 the generator side of the product drops from 0.96 to 0.77 gradients (benchmarks, part dyx).
+    """
+
+    output: Tensor
+    jvp: Callable[[Sequence[Tensor]], Tensor]
+
+
 class GameDerivatives:
     """Gradients and second-derivative products of a game's losses at the current point.
 
@@ -162,6 +178,7 @@ class GameDerivatives:
         counts: dict[str, int] | None = None,
         reduce: Reduce | None | str = "current",
         scaler: LossScaler | None | str = "current",
+        pushforward: Mapping[int, Pushforward] | None = None,
     ) -> None:
         if mode not in ("exact", "fd"):
             raise ValueError(f"hvp mode must be 'exact' or 'fd', got {mode!r}")
@@ -190,6 +207,9 @@ class GameDerivatives:
         self.scaler: LossScaler | None = current_scaler() if scaler == "current" else scaler  # type: ignore[assignment]
         if self.scaler is not None and not self.scaler.enabled:
             self.scaler = None
+        # exact mixed products D_ab·v through a player b's declared output (see :class:`Pushforward`)
+        self.pushforward = dict(pushforward or {}) if mode == "exact" else {}
+        self._output_grads: dict[tuple[int, int], Tensor] = {}
 
     def _finish(self, tensors: list[Tensor]) -> list[Tensor]:
         """Unscale, average over the workers, check: the values handed to a method."""
@@ -278,12 +298,30 @@ class GameDerivatives:
         v = list(v)
         if self.mode == "exact":
             out = []
+            through = self.pushforward.get(b)
+            tangent: Tensor | None = None
             for k, a in outs:
-                g = self._local(k, b, graph=True)
-                out.append(vjp(g, self.players[a], v))
+                if through is not None and a != b:
+                    if tangent is None:
+                        tangent = through.jvp([t.detach() for t in v]).detach()
+                    out.append(vjp([self._output_grad(k, b)], self.players[a], [tangent]))
+                else:
+                    out.append(vjp(self._local(k, b, graph=True), self.players[a], v))
                 self.counts["hvp"] += 1
             return self._out(out)
         return self._out(self._fd({b: v}, outs))
+
+    def _output_grad(self, k: int, b: int) -> Tensor:
+        """∇_output f_k (with graph) for player b's pushforward output, taken once per step."""
+        if (k, b) not in self._output_grads:
+            out = self.pushforward[b].output
+            loss = self.losses[k]
+            grad = None
+            if loss.requires_grad:
+                grad = torch.autograd.grad(loss, out, retain_graph=True, create_graph=True, allow_unused=True)[0]
+            self._output_grads[(k, b)] = torch.zeros_like(out) if grad is None else grad
+            self.counts["grad"] += 1
+        return self._output_grads[(k, b)]
 
     # ------------------------------------------------------------------ field products
     def field_vjp(self, v: Sequence[Sequence[Tensor]]) -> list[list[Tensor]]:

@@ -16,6 +16,12 @@ Conventions shared by every method here (see :mod:`saddlepoint.optim.linalg` for
 * Only the players in ``active`` (``step(closure, players=...)``) move. Consensus and SGA still use the
   whole field; CGD/ACGD with a single active player reduce to the player's own (preconditioned)
   gradient step — the CGD update when the opponent stands still.
+* ``forward_mode`` (game-level, default false): in exact mode, when the closure declares that a player
+  reaches the losses only through one tensor (the trainer's closure declares the generator's samples,
+  :class:`~saddlepoint.optim.linalg.Pushforward`), the mixed products that differentiate through that player
+  (D_yx·u in a GAN) use a forward-mode pass through its network instead of a second backward pass through
+  its backward graph: the same numbers (to rounding), 0.77 instead of 0.96 gradients per product on
+  DCGAN-28. Ignored for closures that declare nothing, in ``fd`` mode, and under autocast.
 * ``counts["hvp"]`` counts second-derivative products, ``counts["grad"]`` backward passes of a loss.
 """
 
@@ -29,7 +35,7 @@ from torch import Tensor
 from ..errors import ConfigError
 from .base import OPTIMIZERS, Closure, GameOptimizer
 from .first_order import TRANSFORMS, Transform
-from .linalg import GameDerivatives, cg, cr, flatten, gmres, unflatten, warm_scale
+from .linalg import GameDerivatives, Pushforward, cg, cr, flatten, gmres, unflatten, warm_scale
 
 _BASES = ("sgd", "rmsprop", "adam")
 
@@ -50,8 +56,9 @@ class SecondOrder(GameOptimizer):
     exact mode — they are put back to their values after the first evaluation when the step ends.
     """
 
-    defaults: dict[str, Any] = {**GameOptimizer.defaults, "lr": 1e-2, "hvp": "exact", "fd_eps": None}
-    game_level = frozenset({"hvp", "fd_eps"})
+    defaults: dict[str, Any] = {**GameOptimizer.defaults, "lr": 1e-2, "hvp": "exact", "fd_eps": None,
+                                "forward_mode": False}
+    game_level = frozenset({"hvp", "fd_eps", "forward_mode"})
 
     def __init__(self, players, **hyper_parameters) -> None:
         super().__init__(players, **hyper_parameters)
@@ -60,9 +67,11 @@ class SecondOrder(GameOptimizer):
         eps = self.shared["fd_eps"]
         if eps is not None and (isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps <= 0):
             raise ConfigError(f"optim.fd_eps: expected a positive number, got {eps!r}")
+        self.shared["forward_mode"] = _truthy("forward_mode", self.shared["forward_mode"])
         #: diagnostics of the last step's linear solve (CGD/ACGD): iterations, residual, converged
         self.last_solve: dict[str, Any] = {}
         self._buffers_after_first: list[Tensor] | None = None
+        self._pushforward: dict[int, Pushforward] | None = None
 
     def step(self, closure, players=None):
         self._buffers_after_first = None
@@ -76,7 +85,9 @@ class SecondOrder(GameOptimizer):
 
     def first_evaluation(self, evaluate: Closure) -> list[Tensor]:
         """The step's first closure call; remembers the buffers it leaves (see the class doc)."""
-        losses = list(evaluate())
+        raw = evaluate()
+        self._pushforward = getattr(raw, "pushforward", None) if self.shared["forward_mode"] else None
+        losses = list(raw)
         if self.buffers and self.shared["hvp"] == "fd":
             self._buffers_after_first = [b.detach().clone() for b in self.buffers]
         return losses
@@ -89,6 +100,7 @@ class SecondOrder(GameOptimizer):
             mode=self.shared["hvp"],
             eps_rel=self.shared["fd_eps"],
             counts=self.counts,
+            pushforward=self._pushforward,
         )
 
     def own_gradients(self, d: GameDerivatives, which: list[int]) -> dict[int, list[Tensor]]:
@@ -99,7 +111,7 @@ class SecondOrder(GameOptimizer):
 class _FieldMethod(SecondOrder):
     """Consensus and SGA: an adjusted field v_i fed to a per-player base rule (SGD, RMSprop, Adam)."""
 
-    game_level = frozenset({"hvp", "fd_eps", "base"})
+    game_level = frozenset({"hvp", "fd_eps", "forward_mode", "base"})
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -181,7 +193,7 @@ class SGA(_FieldMethod):
 
     extra_defaults = {"lam": 1.0, "align": False, "align_eps": 0.1}
     full_gradients = True
-    game_level = frozenset({"hvp", "fd_eps", "base", "lam", "align", "align_eps"})
+    game_level = frozenset({"hvp", "fd_eps", "forward_mode", "base", "lam", "align", "align_eps"})
 
     def __init__(self, players, **hyper_parameters) -> None:
         super().__init__(players, **hyper_parameters)
@@ -281,6 +293,7 @@ class CGD(SecondOrder):
         {
             "hvp",
             "fd_eps",
+            "forward_mode",
             "zero_sum",
             "tol",
             "atol",

@@ -15,6 +15,12 @@ single number it computes:
   forward pass left behind: G's BatchNorm buffers and the RNG state after it. Parameters, buffers and
   random streams are therefore exactly those of a fresh forward pass.
 
+The returned losses also declare the generator's samples as its **pushforward**
+(:class:`~saddlepoint.optim.linalg.Pushforward`): G reaches both losses only through x̃ = G(z), so a
+second-order optimizer with ``forward_mode: true`` forms D_yx·u = ∇_D⟨∇_x̃ L, J_G u⟩ with a forward-mode
+pass through G (same parameters, noise, dropout masks and batch statistics as the evaluation's forward
+pass). Not declared under autocast or with synchronised BatchNorm in G.
+
 The one observable difference from evaluating everything every time: when an evaluation skips D(x), D's
 own BatchNorm running statistics see only that evaluation's fake batch. D always runs in training mode
 (batch statistics), so no parameter, loss or sample depends on them.
@@ -28,6 +34,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call, jvp
+
+from ..optim.linalg import Pushforward
 
 LossFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
@@ -42,6 +51,8 @@ class LazyLosses(Sequence[Tensor]):
         self._loss_g = loss_g
         self._discriminator_loss = discriminator_loss
         self._loss_d = loss_d
+        #: players that reach the losses only through one tensor (see :class:`GANClosure`)
+        self.pushforward: dict[int, Pushforward] | None = None
 
     def __len__(self) -> int:
         return 2
@@ -82,8 +93,13 @@ class GANClosure:
         self.autocast = autocast
         self.eager = bool(getattr(loss_fn, "generator_uses_real", False))
         self._g_params = list(G.parameters())
+        self._g_names = [name for name, _ in G.named_parameters()]
         self._g_buffers = list(G.buffers())
         self._cache: tuple[tuple[int, ...], Tensor, list[Tensor], Tensor, list[Tensor] | None] | None = None
+        #: the RNG state and G's buffers before the forward pass that made the (cached) samples
+        self._before_forward: tuple[Tensor, dict[str, Tensor]] | None = None
+        self.declares_pushforward = autocast is None and not any(
+            isinstance(m, nn.SyncBatchNorm) for m in G.modules())
         #: how many evaluations reused G(z) (for tests and benchmarks)
         self.generator_reuses = 0
 
@@ -109,6 +125,10 @@ class GANClosure:
                 torch.cuda.set_rng_state_all(cuda_rng)
             self.generator_reuses += 1
             return fake
+        if self.declares_pushforward:
+            self._before_forward = (torch.get_rng_state(),
+                                    {n: b.detach().clone() for n, b in self.G.named_buffers()})
+            self._before_forward_cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         fake = self._forward(self.G, self.z)
         self._cache = (
             key,
@@ -118,6 +138,28 @@ class GANClosure:
             torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
         )
         return fake
+
+    def generator_jvp(self, tangent: Sequence[Tensor]) -> Tensor:
+        """J_G·tangent: the change of G(z) along ``tangent`` (shaped like G's parameters), by forward-mode
+        differentiation of G at its current parameters with the evaluation's random stream and buffers
+        (copies: running statistics are not touched)."""
+        assert self._before_forward is not None
+        rng, buffers = self._before_forward
+        params = {n: p.detach() for n, p in zip(self._g_names, self._g_params, strict=True)}
+        tangents = dict(zip(self._g_names, tangent, strict=True))
+        after = torch.get_rng_state()
+        cuda_rng, cuda_after = self._cache[4] if self._cache is not None else None, None
+        torch.set_rng_state(rng)
+        if cuda_rng is not None:  # the CUDA stream as before G's forward (rewound like the CPU one)
+            cuda_after = torch.cuda.get_rng_state_all()
+            torch.cuda.set_rng_state_all(self._before_forward_cuda)
+        try:
+            return jvp(lambda ps: functional_call(self.G, (ps, {n: b.clone() for n, b in buffers.items()}),
+                                                  (self.z,)), (params,), (tangents,))[1]
+        finally:
+            torch.set_rng_state(after)
+            if cuda_after is not None:
+                torch.cuda.set_rng_state_all(cuda_after)
 
     # ------------------------------------------------------------------ the closure
     def _discriminator_terms(self, fake: Tensor, d_fake: Tensor) -> tuple[Tensor, Tensor]:
@@ -135,7 +177,11 @@ class GANClosure:
         self.aux.setdefault("d_fake", float(d_fake.detach().mean()))
         if self.eager:
             loss_g, loss_d = self._discriminator_terms(fake, d_fake)
-            return LazyLosses(loss_g, None, loss_d)
-        # the generator's loss depends on D(G(z)) alone: any stand-in for D(x) gives the same value
-        loss_g = self.loss_fn(d_fake.detach(), d_fake)[0]
-        return LazyLosses(loss_g, lambda: self._discriminator_terms(fake, d_fake)[1])
+            losses = LazyLosses(loss_g, None, loss_d)
+        else:
+            # the generator's loss depends on D(G(z)) alone: any stand-in for D(x) gives the same value
+            loss_g = self.loss_fn(d_fake.detach(), d_fake)[0]
+            losses = LazyLosses(loss_g, lambda: self._discriminator_terms(fake, d_fake)[1])
+        if self.declares_pushforward and fake.requires_grad:
+            losses.pushforward = {0: Pushforward(fake, self.generator_jvp)}
+        return losses
