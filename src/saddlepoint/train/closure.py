@@ -96,8 +96,8 @@ class GANClosure:
         self._g_names = [name for name, _ in G.named_parameters()]
         self._g_buffers = list(G.buffers())
         self._cache: tuple[tuple[int, ...], Tensor, list[Tensor], Tensor, list[Tensor] | None] | None = None
-        #: the RNG state and G's buffers before the forward pass that made the (cached) samples
-        self._before_forward: tuple[Tensor, dict[str, Tensor]] | None = None
+        #: the CPU and CUDA RNG states and G's buffers before the forward pass that made the (cached) samples
+        self._before_forward: tuple[Tensor, list[Tensor] | None, dict[str, Tensor]] | None = None
         self.declares_pushforward = autocast is None and not any(
             isinstance(m, nn.SyncBatchNorm) for m in G.modules())
         #: how many evaluations reused G(z) (for tests and benchmarks)
@@ -125,10 +125,10 @@ class GANClosure:
                 torch.cuda.set_rng_state_all(cuda_rng)
             self.generator_reuses += 1
             return fake
-        if self.declares_pushforward:
+        if self.declares_pushforward:  # buffers too: a forward may read what it updates (spectral norm's u)
             self._before_forward = (torch.get_rng_state(),
+                                    torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
                                     {n: b.detach().clone() for n, b in self.G.named_buffers()})
-            self._before_forward_cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         fake = self._forward(self.G, self.z)
         self._cache = (
             key,
@@ -144,15 +144,14 @@ class GANClosure:
         differentiation of G at its current parameters with the evaluation's random stream and buffers
         (copies: running statistics are not touched)."""
         assert self._before_forward is not None
-        rng, buffers = self._before_forward
+        rng, cuda_rng, buffers = self._before_forward
         params = {n: p.detach() for n, p in zip(self._g_names, self._g_params, strict=True)}
         tangents = dict(zip(self._g_names, tangent, strict=True))
         after = torch.get_rng_state()
-        cuda_rng, cuda_after = self._cache[4] if self._cache is not None else None, None
+        cuda_after = torch.cuda.get_rng_state_all() if cuda_rng is not None else None
         torch.set_rng_state(rng)
-        if cuda_rng is not None:  # the CUDA stream as before G's forward (rewound like the CPU one)
-            cuda_after = torch.cuda.get_rng_state_all()
-            torch.cuda.set_rng_state_all(self._before_forward_cuda)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
         try:
             return jvp(lambda ps: functional_call(self.G, (ps, {n: b.clone() for n, b in buffers.items()}),
                                                   (self.z,)), (params,), (tangents,))[1]
