@@ -87,6 +87,11 @@ def check_optim(r: dict[str, Any]) -> list[str]:
     for problem, part in r.get("products", {}).items():
         for name, ratio in part.get("ratio_to_gradient", {}).items():
             in_range(problems, f"products.{problem}.{name}", ratio, 0.01, 50.0)
+    dyx = r.get("dyx", {})
+    for name, ratio in dyx.get("ratio_to_gradient", {}).items():
+        in_range(problems, f"dyx.{name}", ratio, 0.01, 50.0)
+    for name, diff in dyx.get("relative_difference_to_current", {}).items():
+        in_range(problems, f"dyx.{name} (agreement with the default product)", diff, 0.0, 1e-4)
     if not r.get("steps"):
         problems.append("no step-time results")
     return problems
