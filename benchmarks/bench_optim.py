@@ -718,7 +718,8 @@ def part_cgds(settings: list[tuple[float, float, float]], warmup: int, steps: in
                         ours, (ours_g, ours_d) = ours_opts[who], ours_models[who]
                         c0 = dict(ours.counts)
                         t0 = time.perf_counter()
-                        ours.step(GANClosure(ours_g, ours_d, loss_fn, [], real, z, {}))  # the trainer's
+                        ours.step(GANClosure(ours_g, ours_d, loss_fn, [], real, z, {},  # the trainer's
+                                             pushforward=ours.wants_pushforward))
                         dt = time.perf_counter() - t0
                         sample = [dt, int(ours.last_solve.get("iterations", 0)), ours.counts["hvp"] - c0["hvp"]]
                         if s >= warmup:

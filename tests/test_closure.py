@@ -164,7 +164,7 @@ def test_forward_mode_mixed_product_equals_the_double_backward_one():
     from saddlepoint.optim.linalg import GameDerivatives
 
     G, D, real, z = _small_gan()
-    closure = GANClosure(G, D, LOSSES.get("ns"), [build_penalty("gp", weight=1.0)], real, z, {})
+    closure = GANClosure(G, D, LOSSES.get("ns"), [build_penalty("gp", weight=1.0)], real, z, {}, pushforward=True)
     players = [list(G.parameters()), list(D.parameters())]
     u = [torch.randn(p.shape, dtype=torch.float64) for p in players[0]]
     torch.manual_seed(5)
@@ -201,7 +201,7 @@ def test_forward_mode_steps_match(name):
                     lr=0.05, tol=1e-10, forward_mode=forward_mode)
         torch.manual_seed(1)
         for _ in range(3):
-            opt.step(GANClosure(G, D, LOSSES.get("minimax"), [], real, z, {}))
+            opt.step(GANClosure(G, D, LOSSES.get("minimax"), [], real, z, {}, pushforward=opt.wants_pushforward))
         results.append(([p.detach().clone() for p in [*G.parameters(), *D.parameters()]],
                         [b.clone() for b in G.buffers()], torch.get_rng_state(), dict(opt.counts),
                         opt.last_solve["iterations"]))

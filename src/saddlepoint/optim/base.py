@@ -148,6 +148,9 @@ class GameOptimizer:
 
     #: hyper-parameters that belong to the game, not to a player (never split per player)
     game_level: frozenset[str] = frozenset()
+    #: whether ``step`` uses a closure's declared pushforward (``losses.pushforward``, see
+    #: :class:`~saddlepoint.optim.linalg.Pushforward`); a closure may skip that bookkeeping otherwise
+    wants_pushforward: bool = False
 
     # ------------------------------------------------------------------ public contract
     def step(self, closure: Closure, players: Sequence[int] | None = None) -> list[float]:

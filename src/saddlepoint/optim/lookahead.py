@@ -81,6 +81,10 @@ class Lookahead(GameOptimizer):
         self.counts = self.inner.counts
         self.last_grad_norms = self.inner.last_grad_norms
 
+    @property
+    def wants_pushforward(self) -> bool:  # type: ignore[override]
+        return self.inner.wants_pushforward
+
     # ------------------------------------------------------------------ public contract
     def step(self, closure: Closure, players: list[int] | None = None) -> list[float]:
         if self.state["counter"] == 0:

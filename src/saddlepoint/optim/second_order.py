@@ -73,6 +73,10 @@ class SecondOrder(GameOptimizer):
         self._buffers_after_first: list[Tensor] | None = None
         self._pushforward: dict[int, Pushforward] | None = None
 
+    @property
+    def wants_pushforward(self) -> bool:  # type: ignore[override]
+        return bool(self.shared["forward_mode"])
+
     def step(self, closure, players=None):
         self._buffers_after_first = None
         losses = super().step(closure, players)
@@ -86,7 +90,7 @@ class SecondOrder(GameOptimizer):
     def first_evaluation(self, evaluate: Closure) -> list[Tensor]:
         """The step's first closure call; remembers the buffers it leaves (see the class doc)."""
         raw = evaluate()
-        self._pushforward = getattr(raw, "pushforward", None) if self.shared["forward_mode"] else None
+        self._pushforward = getattr(raw, "pushforward", None) if self.wants_pushforward else None
         losses = list(raw)
         if self.buffers and self.shared["hvp"] == "fd":
             self._buffers_after_first = [b.detach().clone() for b in self.buffers]

@@ -15,11 +15,12 @@ single number it computes:
   forward pass left behind: G's BatchNorm buffers and the RNG state after it. Parameters, buffers and
   random streams are therefore exactly those of a fresh forward pass.
 
-The returned losses also declare the generator's samples as its **pushforward**
-(:class:`~saddlepoint.optim.linalg.Pushforward`): G reaches both losses only through x̃ = G(z), so a
-second-order optimizer with ``forward_mode: true`` forms D_yx·u = ∇_D⟨∇_x̃ L, J_G u⟩ with a forward-mode
-pass through G (same parameters, noise, dropout masks and batch statistics as the evaluation's forward
-pass). Not declared under autocast or with synchronised BatchNorm in G.
+With ``pushforward=True`` (the trainer passes the optimizer's ``wants_pushforward``: a second-order method
+with ``forward_mode: true``) the returned losses also declare the generator's samples as its
+**pushforward** (:class:`~saddlepoint.optim.linalg.Pushforward`): G reaches both losses only through
+x̃ = G(z), so the optimizer forms D_yx·u = ∇_D⟨∇_x̃ L, J_G u⟩ with a forward-mode pass through G (same
+parameters, noise, dropout masks and batch statistics as the evaluation's forward pass). Not declared
+under autocast or with synchronised BatchNorm in G; without it the closure records nothing extra.
 
 The one observable difference from evaluating everything every time: when an evaluation skips D(x), D's
 own BatchNorm running statistics see only that evaluation's fake batch. D always runs in training mode
@@ -87,18 +88,18 @@ class GANClosure:
         z: Tensor,
         aux: dict[str, float],
         autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
+        pushforward: bool = False,
     ) -> None:
         self.G, self.D, self.loss_fn, self.penalties = G, D, loss_fn, penalties
         self.real, self.z, self.aux = real, z, aux
         self.autocast = autocast
         self.eager = bool(getattr(loss_fn, "generator_uses_real", False))
         self._g_params = list(G.parameters())
-        self._g_names = [name for name, _ in G.named_parameters()]
         self._g_buffers = list(G.buffers())
         self._cache: tuple[tuple[int, ...], Tensor, list[Tensor], Tensor, list[Tensor] | None] | None = None
         #: the CPU and CUDA RNG states and G's buffers before the forward pass that made the (cached) samples
         self._before_forward: tuple[Tensor, list[Tensor] | None, dict[str, Tensor]] | None = None
-        self.declares_pushforward = autocast is None and not any(
+        self.declares_pushforward = pushforward and autocast is None and not any(
             isinstance(m, nn.SyncBatchNorm) for m in G.modules())
         #: how many evaluations reused G(z) (for tests and benchmarks)
         self.generator_reuses = 0
@@ -145,8 +146,9 @@ class GANClosure:
         (copies: running statistics are not touched)."""
         assert self._before_forward is not None
         rng, cuda_rng, buffers = self._before_forward
-        params = {n: p.detach() for n, p in zip(self._g_names, self._g_params, strict=True)}
-        tangents = dict(zip(self._g_names, tangent, strict=True))
+        names = [name for name, _ in self.G.named_parameters()]
+        params = {n: p.detach() for n, p in zip(names, self._g_params, strict=True)}
+        tangents = dict(zip(names, tangent, strict=True))
         after = torch.get_rng_state()
         cuda_after = torch.cuda.get_rng_state_all() if cuda_rng is not None else None
         torch.set_rng_state(rng)

@@ -135,7 +135,8 @@ class Trainer:
         """``[loss_G, loss_D]`` on this batch (see :mod:`saddlepoint.train.closure`: D(x) and the penalties
         only when loss_D is used, G(z) reused while G is unchanged)."""
         autocast = self.autocast if self.amp_dtype is not None else None
-        return GANClosure(self.G, self.D, self.loss_fn, self.penalties, real, z, aux, autocast)
+        return GANClosure(self.G, self.D, self.loss_fn, self.penalties, real, z, aux, autocast,
+                          pushforward=self.opt.wants_pushforward)
 
     def game_step(self) -> tuple[list[float], dict[str, float]]:
         """n_critic − 1 discriminator-only steps on fresh batches, then one step of both players."""
