@@ -82,6 +82,7 @@ from saddlepoint.losses import LOSSES  # noqa: E402
 from saddlepoint.models import build_models  # noqa: E402
 from saddlepoint.optim import OPTIMIZERS, build  # noqa: E402
 from saddlepoint.optim.linalg import GameDerivatives, default_fd_eps, flatten  # noqa: E402
+from saddlepoint.optim.tangents import ChainRecorder  # noqa: E402
 from saddlepoint.train.closure import GANClosure  # noqa: E402
 
 torch.set_num_threads(args.threads)
@@ -221,6 +222,8 @@ def variants_for(problem: str) -> list[Variant]:
         out.append(Variant("consensus hvp=fd", "consensus", "ns", {"hvp": "fd"}))
         out.append(Variant("sga hvp=fd", "sga", "ns", {"hvp": "fd"}))
         out.append(Variant("cgd minimax hvp=fd", "cgd", "minimax", {**solve, "hvp": "fd"}))
+        for name in ("cgd", "acgd"):
+            out.append(Variant(f"{name} minimax forward_mode", name, "minimax", {**solve, "forward_mode": True}))
     return out
 
 
@@ -259,7 +262,9 @@ class Runner:
     def step(self, real: Tensor, z: Tensor, seed: int, record: bool) -> None:
         if self.failed:
             return
-        closure = closure_for(self.G, self.D, self.loss_fn, real, z)
+        closure: Callable[[], Any] = closure_for(self.G, self.D, self.loss_fn, real, z)
+        if self.opt.wants_pushforward:  # forward_mode: the trainer's closure, which declares G's samples
+            closure = GANClosure(self.G, self.D, self.loss_fn, [], real, z, {}, pushforward=True)
         torch.manual_seed(seed)  # same dropout masks for every variant in a round
         before = dict(self.opt.counts)
         t0 = time.perf_counter()
@@ -460,12 +465,15 @@ def print_products(res: dict[str, Any]) -> None:
 
 # ----------------------------------------------------------------------------- part 2b: D_yx·u alternatives
 def part_dyx(reps: int) -> dict[str, Any]:
-    """D_yx·u = ∇_D(∇_G L_D·u) on DCGAN-28 four ways, ÷ one gradient. The generator reaches every loss only through
+    """D_yx·u = ∇_D(∇_G L_D·u) on DCGAN-28 five ways, ÷ one gradient. The generator reaches every loss only through
     its samples x̃ = G(z), so D_yx·u = ∇_D⟨∇_x̃ L_D, J_G u⟩ with the image-space tangent J_G u independent of D:
     (a) today's product, a backward pass through the graph of ∇_G L_D; (b) J_G u reverse-over-reverse through G's
-    backward graph; (c) J_G u by forward mode (``torch.func.jvp``, primal recomputed); (d) by
-    ``torch.func.linearize`` (tangent only; its tracing is paid once per point, reported separately). All four
-    agree (relative difference printed). Not used by the optimizers: a measurement of the lever."""
+    backward graph; (c) J_G u by forward mode (``torch.func.jvp``, primal recomputed; what ``forward_mode`` uses
+    when G is not a chain of standard layers); (d) by ``torch.func.linearize`` (tangent only; its tracing is paid
+    once per point, reported separately); (e) by the tangent-only pass over the recorded forward pass
+    (:mod:`saddlepoint.optim.tangents`, what ``forward_mode`` uses on DCGAN-28; its set-up — G's forward with
+    the recording hooks, the checks and the first product, which builds the per-layer caches — is reported next
+    to a plain forward of G). All agree (relative difference printed)."""
     from torch.func import functional_call, jvp, linearize
 
     problem = make_problem("dcgan28", 1)
@@ -503,6 +511,20 @@ def part_dyx(reps: int) -> dict[str, Any]:
     def through_image(t: Tensor) -> Any:
         return torch.autograd.grad(grad_image, pd, t, retain_graph=True)
 
+    def chain_setup() -> Any:
+        with ChainRecorder(G) as recorder:
+            out = G(z)
+        linear = recorder.linearize(z, out, pg)
+        assert linear is not None, recorder.problem
+        linear.jvp(u)
+        return linear
+
+    def g_forward() -> Any:
+        with torch.no_grad():
+            return G(z)
+
+    chain = chain_setup()
+
     ops: dict[str, Callable[[], Any]] = {
         "gradient": gradient,
         "a_current": lambda: torch.autograd.grad(g_graph, pd, u, retain_graph=True),
@@ -510,10 +532,13 @@ def part_dyx(reps: int) -> dict[str, Any]:
         "c_forward_mode_jvp": lambda: through_image(jvp(g_of, (params,), (tangent,))[1]),
         "d_linearized": lambda: through_image(lin(tangent)),
         "d_linearize_tracing": lambda: linearize(g_of, params),
+        "e_chain_tangent": lambda: through_image(chain.jvp(u)),
+        "e_chain_setup": chain_setup,
+        "g_forward": g_forward,
     }
     ref = flatten(ops["a_current"]())
     agreement = {k: float((flatten(ops[k]()) - ref).norm() / ref.norm())
-                 for k in ("b_reverse_over_reverse_G", "c_forward_mode_jvp", "d_linearized")}
+                 for k in ("b_reverse_over_reverse_G", "c_forward_mode_jvp", "d_linearized", "e_chain_tangent")}
     times: dict[str, list[float]] = {k: [] for k in ops}
     keys = list(ops)
     for r in range(reps + 1):

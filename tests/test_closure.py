@@ -182,6 +182,7 @@ def test_forward_mode_mixed_product_equals_the_double_backward_one():
         den = sum(float(b.pow(2).sum()) for b in want[k]) ** 0.5
         assert den > 0 and num <= 1e-12 * den, (k, num / den)
     assert counts == {"grad": 2, "hvp": 2, "closure": 0}  # ∇_x̃ L_k once per loss, one product each
+    assert closure.tangent_path == "chain"  # G's dropout mask drawn again (tests/test_tangents.py: the fallback)
     # the other direction (through D, not declared) and the pure blocks take the usual path
     v = [torch.randn(p.shape, dtype=torch.float64) for p in players[1]]
     torch.manual_seed(5)

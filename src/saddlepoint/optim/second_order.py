@@ -73,9 +73,13 @@ class SecondOrder(GameOptimizer):
         self._buffers_after_first: list[Tensor] | None = None
         self._pushforward: dict[int, Pushforward] | None = None
 
+    #: whether the method's products go through :meth:`GameDerivatives.mixed` across players (CGD/ACGD), the only
+    #: products a declared pushforward serves; consensus's Jᵀξ and SGA's Aᵀξ take one backward pass per player
+    mixes_players = False
+
     @property
     def wants_pushforward(self) -> bool:  # type: ignore[override]
-        return bool(self.shared["forward_mode"])
+        return self.mixes_players and bool(self.shared["forward_mode"])
 
     def step(self, closure, players=None):
         self._buffers_after_first = None
@@ -281,6 +285,7 @@ class CGD(SecondOrder):
     (one with graph per loss needed).
     """
 
+    mixes_players = True
     defaults = {
         **SecondOrder.defaults,
         "zero_sum": "auto",

@@ -18,8 +18,10 @@ single number it computes:
 With ``pushforward=True`` (the trainer passes the optimizer's ``wants_pushforward``: a second-order method
 with ``forward_mode: true``) the returned losses also declare the generator's samples as its
 **pushforward** (:class:`~saddlepoint.optim.linalg.Pushforward`): G reaches both losses only through
-x̃ = G(z), so the optimizer forms D_yx·u = ∇_D⟨∇_x̃ L, J_G u⟩ with a forward-mode pass through G (same
-parameters, noise, dropout masks and batch statistics as the evaluation's forward pass). Not declared
+x̃ = G(z), so the optimizer forms D_yx·u = ∇_D⟨∇_x̃ L, J_G u⟩ with J_G u from a tangent-only pass over the
+layers the evaluation's forward pass recorded when G is a chain of standard layers
+(:mod:`~saddlepoint.optim.tangents`; the DCGAN and MLP generators are), and otherwise from forward-mode
+differentiation through G (same parameters, noise, dropout masks and batch statistics). Not declared
 under autocast or with synchronised BatchNorm in G; without it the closure records nothing extra.
 
 The one observable difference from evaluating everything every time: when an evaluation skips D(x), D's
@@ -38,6 +40,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, jvp
 
 from ..optim.linalg import Pushforward
+from ..optim.tangents import ChainRecorder, ChainTangent
 
 LossFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
@@ -103,6 +106,11 @@ class GANClosure:
             isinstance(m, nn.SyncBatchNorm) for m in G.modules())
         #: how many evaluations reused G(z) (for tests and benchmarks)
         self.generator_reuses = 0
+        #: the recorded layers of the forward pass that made the (cached) samples, and their tangent map
+        self._recorder: ChainRecorder | None = None
+        self._chain: ChainTangent | None = None
+        #: how the last J_G·v was formed: "chain" (tangent-only pass over the recorded layers) or "jvp"
+        self.tangent_path: str | None = None
 
     # ------------------------------------------------------------------ pieces
     def _forward(self, module: nn.Module, x: Tensor) -> Tensor:
@@ -130,7 +138,11 @@ class GANClosure:
             self._before_forward = (torch.get_rng_state(),
                                     torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
                                     {n: b.detach().clone() for n, b in self.G.named_buffers()})
-        fake = self._forward(self.G, self.z)
+            self._chain = None
+            with ChainRecorder(self.G) as self._recorder:
+                fake = self._forward(self.G, self.z)
+        else:
+            fake = self._forward(self.G, self.z)
         self._cache = (
             key,
             fake,
@@ -141,10 +153,18 @@ class GANClosure:
         return fake
 
     def generator_jvp(self, tangent: Sequence[Tensor]) -> Tensor:
-        """J_G·tangent: the change of G(z) along ``tangent`` (shaped like G's parameters), by forward-mode
-        differentiation of G at its current parameters with the evaluation's random stream and buffers
-        (copies: running statistics are not touched)."""
-        assert self._before_forward is not None
+        """J_G·tangent: the change of G(z) along ``tangent`` (shaped like G's parameters). When G's forward
+        pass was a chain of standard layers, a tangent-only pass over its recorded activations
+        (:mod:`~saddlepoint.optim.tangents`); otherwise forward-mode differentiation of G at its current
+        parameters with the evaluation's random stream and buffers (copies: running statistics are not touched)."""
+        assert self._before_forward is not None and self._cache is not None
+        if self._recorder is not None:  # first product of this forward pass: linearise it once
+            self._chain = self._recorder.linearize(self.z, self._cache[1], self._g_params)
+            self._recorder = None
+        if self._chain is not None:
+            self.tangent_path = "chain"
+            return self._chain.jvp(tangent)
+        self.tangent_path = "jvp"
         rng, cuda_rng, buffers = self._before_forward
         names = [name for name, _ in self.G.named_parameters()]
         params = {n: p.detach() for n, p in zip(names, self._g_params, strict=True)}
