@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import pytest
@@ -214,3 +215,16 @@ def test_forward_mode_steps_match(name):
     assert all(torch.allclose(x.double(), y.double(), rtol=1e-10, atol=1e-12) for x, y in zip(b0, b1, strict=True))
     assert torch.equal(r0, r1)
     assert c1["hvp"] == c0["hvp"] and c1["grad"] > c0["grad"]
+
+
+def test_no_pushforward_under_autocast_or_with_synchronised_batchnorm():
+    """The declaration needs G's forward pass to be reproducible locally: not with the project's synchronised
+    BatchNorm (its statistics are all-reduced across workers) nor under autocast."""
+    from saddlepoint.train.distributed import convert_sync_batchnorm
+
+    G, D, real, z = _small_gan()
+    assert GANClosure(G, D, LOSSES.get("ns"), [], real, z, {}, pushforward=True).declares_pushforward
+    synced = convert_sync_batchnorm(G)
+    assert not GANClosure(synced, D, LOSSES.get("ns"), [], real, z, {}, pushforward=True).declares_pushforward
+    assert not GANClosure(G, D, LOSSES.get("ns"), [], real, z, {}, autocast=contextlib.nullcontext,
+                          pushforward=True).declares_pushforward

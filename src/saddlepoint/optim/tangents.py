@@ -11,8 +11,8 @@ recorded calls form such a chain of layers with a tangent rule and returns a :cl
 prove (a skip connection, an operation between layers, an in-place change, a parametrised or hook-computed
 weight, a layer without a rule) — the caller then uses ``torch.func.jvp``.
 
-On the DCGAN-28 generator the D_yx·u product drops from 0.77 to ≈ 0.6 gradients with it (benchmarks, part
-``dyx``). Adding a layer type is one function decorated with :func:`tangent_rule`.
+On DCGAN-28 the D_yx·u product through the generator costs 0.55 gradients with it, 0.77 with
+``torch.func.jvp`` (benchmarks, part ``dyx``). Adding a layer type is one function decorated with :func:`tangent_rule`.
 """
 
 from __future__ import annotations

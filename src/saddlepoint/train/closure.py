@@ -41,6 +41,7 @@ from torch.func import functional_call, jvp
 
 from ..optim.linalg import Pushforward
 from ..optim.tangents import ChainRecorder, ChainTangent
+from .distributed import SyncBatchNorm
 
 LossFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
@@ -103,7 +104,7 @@ class GANClosure:
         #: the CPU and CUDA RNG states and G's buffers before the forward pass that made the (cached) samples
         self._before_forward: tuple[Tensor, list[Tensor] | None, dict[str, Tensor]] | None = None
         self.declares_pushforward = pushforward and autocast is None and not any(
-            isinstance(m, nn.SyncBatchNorm) for m in G.modules())
+            isinstance(m, (nn.SyncBatchNorm, SyncBatchNorm)) for m in G.modules())
         #: how many evaluations reused G(z) (for tests and benchmarks)
         self.generator_reuses = 0
         #: the recorded layers of the forward pass that made the (cached) samples, and their tangent map
