@@ -91,6 +91,22 @@ def test_chain_tangent_equals_forward_mode(name, training):
         assert float((got - want).norm()) <= 1e-12 * float(want.norm())
 
 
+def test_channels_last_models_are_chains_too():
+    """The trainer's ``channels_last`` option: activations in channels-last memory format are still recognised
+    (same view from layer to layer) and the tangent equals forward mode's."""
+    torch.manual_seed(0)
+    net = NETWORKS["dcgan32"]().double().to(memory_format=torch.channels_last)
+    z = torch.randn(5, 6, dtype=torch.float64)
+    rec, out, rng, buffers = record(net, z)
+    assert not out.is_contiguous() and out.is_contiguous(memory_format=torch.channels_last)
+    params = list(net.parameters())
+    chain = rec.linearize(z, out, params)
+    assert chain is not None, rec.problem
+    tangents = [torch.randn_like(p) for p in params]
+    want = reference_jvp(net, z, tangents, rng, buffers)
+    assert float((chain.jvp(tangents) - want).norm()) <= 1e-12 * float(want.norm())
+
+
 def test_a_parameter_subset_moves_only_those_parameters():
     """Parameters not passed to ``linearize`` (frozen) have zero tangent."""
     torch.manual_seed(0)

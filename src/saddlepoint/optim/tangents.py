@@ -226,15 +226,17 @@ tangent_rule(nn.Dropout, random=True, prepare=lambda c: c.cache.setdefault("slop
 
 
 def _same_data(a: Tensor, b: Tensor) -> bool:
-    """``a`` holds ``b``'s elements in ``b``'s order (``b`` itself or a reshape of it)."""
-    return (
+    """``a`` is ``b`` (the same view, any memory format: channels-last included) or a reshape of it that keeps
+    the elements' order (both contiguous)."""
+    if not (
         a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
         and a.storage_offset() == b.storage_offset()
-        and a.numel() == b.numel()
         and a.dtype == b.dtype
-        and a.is_contiguous()
-        and b.is_contiguous()
-    )
+    ):
+        return False
+    if a.shape == b.shape and a.stride() == b.stride():
+        return True
+    return a.numel() == b.numel() and a.is_contiguous() and b.is_contiguous()
 
 
 class ChainTangent:
