@@ -56,9 +56,9 @@ ap.add_argument("--quick", action="store_true", help="a subset that runs in abou
 ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2, the machine's cores)")
 ap.add_argument("--cgds", action="store_true", help="also compare ACGD with the CGDs package's ACGD")
 ap.add_argument("--cgds-path", default="/tmp/cgds_pkg", help="directory holding the CGDs package (pip --target)")
-ap.add_argument("--cgds-krylov", default="cg,cr,cr+cold",
+ap.add_argument("--cgds-krylov", default="cg+fwd,cr+cold+fwd,cr+cold",
                 help="our ACGD variants timed next to CGDs (comma-separated optim.krylov cg | cr, '+cold': "
-                "warm_start false, '+fwd': forward_mode true)")
+                "warm_start false, '+fwd': forward_mode true, without it false; 'cg+fwd' are the defaults)")
 ap.add_argument("--cgds-settings", default="1e-4:1e-8,1e-6:1e-8,1e-4:1e-5",
                 help="comma-separated CGDs_tol:eps pairs for --cgds (their atol 1e-20)")
 ap.add_argument("--parts", default="steps,products,dyx,fd,cgds", help="comma-separated subset of the parts to run")
@@ -222,8 +222,9 @@ def variants_for(problem: str) -> list[Variant]:
         out.append(Variant("consensus hvp=fd", "consensus", "ns", {"hvp": "fd"}))
         out.append(Variant("sga hvp=fd", "sga", "ns", {"hvp": "fd"}))
         out.append(Variant("cgd minimax hvp=fd", "cgd", "minimax", {**solve, "hvp": "fd"}))
-        for name in ("cgd", "acgd"):
-            out.append(Variant(f"{name} minimax forward_mode", name, "minimax", {**solve, "forward_mode": True}))
+        for name in ("cgd", "acgd"):  # D_yx·u by double backpropagation instead of the (default) forward pass
+            out.append(Variant(f"{name} minimax forward_mode=false", name, "minimax",
+                               {**solve, "forward_mode": False}))
     return out
 
 

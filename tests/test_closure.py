@@ -228,3 +228,16 @@ def test_no_pushforward_under_autocast_or_with_synchronised_batchnorm():
     assert not GANClosure(synced, D, LOSSES.get("ns"), [], real, z, {}, pushforward=True).declares_pushforward
     assert not GANClosure(G, D, LOSSES.get("ns"), [], real, z, {}, autocast=contextlib.nullcontext,
                           pushforward=True).declares_pushforward
+
+
+def test_which_optimizers_ask_for_the_pushforward():
+    """CGD and ACGD ask by default (their D_yx products go through G's samples); consensus and SGA never (no such
+    products), lookahead asks when its inner method does."""
+    G, D, _, _ = _small_gan()
+    players = [list(G.parameters()), list(D.parameters())]
+    assert build("cgd", players).wants_pushforward and build("acgd", players).wants_pushforward
+    assert not build("acgd", players, forward_mode=False).wants_pushforward
+    assert not build("sga", players, forward_mode=True).wants_pushforward
+    assert not build("consensus", players, forward_mode=True).wants_pushforward
+    assert build("lookahead", players, inner="acgd").wants_pushforward
+    assert not build("adam", players).wants_pushforward

@@ -16,15 +16,15 @@ Conventions shared by every method here (see :mod:`saddlepoint.optim.linalg` for
 * Only the players in ``active`` (``step(closure, players=...)``) move. Consensus and SGA still use the
   whole field; CGD/ACGD with a single active player reduce to the player's own (preconditioned)
   gradient step — the CGD update when the opponent stands still.
-* ``forward_mode`` (game-level, default false): in exact mode, when the closure declares that a player
-  reaches the losses only through one tensor (the trainer's closure declares the generator's samples,
-  :class:`~saddlepoint.optim.linalg.Pushforward`), the mixed products that differentiate through that player
-  (D_yx·u in a GAN) use a forward pass of the tangent through its network (a tangent-only pass over the
-  recorded layers when the network is a chain of standard layers, :mod:`~saddlepoint.optim.tangents`;
-  ``torch.func.jvp`` otherwise) instead of a second backward pass through its backward graph: the same numbers
-  (to rounding), 0.55 (chain) or 0.77 (jvp) instead of 0.95 gradients per product on DCGAN-28. Used by CGD and
-  ACGD (consensus and SGA take no such products). Ignored for closures that declare nothing, in ``fd`` mode,
-  and under autocast.
+* ``forward_mode`` (game-level; default true for CGD and ACGD, the methods it serves): in exact mode, when
+  the closure declares that a player reaches the losses only through one tensor (the trainer's closure
+  declares the generator's samples, :class:`~saddlepoint.optim.linalg.Pushforward`), the mixed products that
+  differentiate through that player (D_yx·u in a GAN) use a forward pass of the tangent through its network
+  (a tangent-only pass over the recorded layers when the network is a chain of standard layers,
+  :mod:`~saddlepoint.optim.tangents`; ``torch.func.jvp`` otherwise) instead of a second backward pass through
+  its backward graph: the same numbers (to rounding), 0.55 (chain) or 0.77 (jvp) instead of 0.95 gradients per
+  product on DCGAN-28. Consensus and SGA take no such products. Ignored for closures that declare nothing,
+  in ``fd`` mode, and under autocast.
 * ``counts["hvp"]`` counts second-derivative products, ``counts["grad"]`` backward passes of a loss.
 """
 
@@ -275,7 +275,8 @@ class CGD(SecondOrder):
     than u₀ itself), ``krylov`` (zero-sum solver: ``cg``, or ``cr``, conjugate residuals — the
     residual-norm-minimising iterate, so never more iterations than CG at the same residual-norm
     tolerance in exact arithmetic, ≈ 10% fewer measured on DCGAN-28), ``recover`` (incremental),
-    ``hvp``, ``fd_eps``, ``max_grad_norm``.
+    ``forward_mode`` (true: D_yx·u by a forward pass through G where the closure declares G's samples, see the
+    module doc), ``hvp``, ``fd_eps``, ``max_grad_norm``.
 
     Stopping rule: the residual NORM, ‖b − Ax‖ ≤ max(tol·‖b‖, atol), or ``max_iter`` operator
     applications (diagnostics in :attr:`last_solve`). The authors' CGDs package instead compares the
@@ -294,6 +295,7 @@ class CGD(SecondOrder):
     mixes_players = True
     defaults = {
         **SecondOrder.defaults,
+        "forward_mode": True,
         "zero_sum": "auto",
         "tol": 1e-5,
         "atol": 0.0,
@@ -523,7 +525,7 @@ class ACGD(CGD):
     Hyper-parameters: ``lr`` (1e-3, per player), ``beta`` (0.99), ``eps`` (1e-8), ``tol`` (1e-5,
     relative residual norm, see :class:`CGD`), ``atol`` (0.0), ``max_iter`` (100), ``restart`` (20),
     ``warm_start`` (true), ``warm_scale`` (true), ``krylov`` (cg), ``recover`` (incremental),
-    ``zero_sum`` (auto), ``hvp``, ``fd_eps``, ``max_grad_norm`` (see :class:`CGD`).
+    ``zero_sum`` (auto), ``forward_mode`` (true), ``hvp``, ``fd_eps``, ``max_grad_norm`` (see :class:`CGD`).
     With minibatch noise the previous solution is a poor start: on DCGAN-28 (minimax, tol 1e-2) its
     residual was 1.5–2.3 × ‖b‖, its best multiple (c ≈ 0.06–0.2) 0.97–0.99 × ‖b‖, and a cold start took
     as many or fewer iterations (14 against 14–16) while saving the 2 warm-start products:

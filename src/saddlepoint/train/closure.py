@@ -15,8 +15,8 @@ single number it computes:
   forward pass left behind: G's BatchNorm buffers and the RNG state after it. Parameters, buffers and
   random streams are therefore exactly those of a fresh forward pass.
 
-With ``pushforward=True`` (the trainer passes the optimizer's ``wants_pushforward``: a second-order method
-with ``forward_mode: true``) the returned losses also declare the generator's samples as its
+With ``pushforward=True`` (the trainer passes the optimizer's ``wants_pushforward``: CGD or ACGD with
+``forward_mode: true``, their default) the returned losses also declare the generator's samples as its
 **pushforward** (:class:`~saddlepoint.optim.linalg.Pushforward`): G reaches both losses only through
 x̃ = G(z), so the optimizer forms D_yx·u = ∇_D⟨∇_x̃ L, J_G u⟩ with J_G u from a tangent-only pass over the
 layers the evaluation's forward pass recorded when G is a chain of standard layers
