@@ -87,9 +87,11 @@ def _add(*terms: Tensor | None) -> Tensor | None:
 
 
 def _bilinear(
-    op: Callable[..., Tensor], call: Call, t: Tensor | None, d: dict[str, Tensor], **kw: Any
+    op: Callable[..., Tensor], call: Call, t: Tensor | None, d: dict[str, Tensor], bias_dim: int, **kw: Any
 ) -> Tensor | None:
-    """y = op(a, W, b) is linear in a and bilinear in (a, W): ẏ = op(ȧ, W) + op(a, Ẇ, ḃ)."""
+    """y = op(a, W, b) is linear in a and bilinear in (a, W): ẏ = op(ȧ, W) + op(a, Ẇ, ḃ); the bias runs along
+    ``bias_dim`` of y (features of a linear layer: last; channels of a convolution: before its spatial dims,
+    batched or not)."""
     m = call.module
     dw, db = d.get("weight"), d.get("bias")
     through_input = None if t is None else op(t, m.weight, None, **kw)
@@ -98,46 +100,40 @@ def _bilinear(
         through_params = op(call.a, dw, db, **kw)
     elif db is not None:
         shape = [1] * call.y.dim()
-        shape[1 if call.y.dim() > 1 else 0] = -1
+        shape[bias_dim] = -1
         through_params = db.reshape(shape).expand_as(call.y)
     return _add(through_input, through_params)
 
 
 @tangent_rule(nn.Linear, params=("weight", "bias"))
 def _linear(call: Call, t: Tensor | None, d: dict[str, Tensor]) -> Tensor | None:
-    dw, db = d.get("weight"), d.get("bias")
-    through_input = None if t is None else F.linear(t, call.module.weight)
-    through_params = None
-    if dw is not None:
-        through_params = F.linear(call.a, dw, db)
-    elif db is not None:
-        through_params = db.expand_as(call.y)
-    return _add(through_input, through_params)
+    return _bilinear(F.linear, call, t, d, -1)
 
 
-def _conv_rule(op: Callable[..., Tensor]) -> Rule:
+def _conv_rule(op: Callable[..., Tensor], spatial: int) -> Rule:
     def rule(call: Call, t: Tensor | None, d: dict[str, Tensor]) -> Tensor | None:
         m = call.module
-        return _bilinear(op, call, t, d, stride=m.stride, padding=m.padding, dilation=m.dilation, groups=m.groups)
+        return _bilinear(op, call, t, d, -1 - spatial, stride=m.stride, padding=m.padding, dilation=m.dilation,
+                         groups=m.groups)
 
     return rule
 
 
-def _conv_transpose_rule(op: Callable[..., Tensor]) -> Rule:
+def _conv_transpose_rule(op: Callable[..., Tensor], spatial: int) -> Rule:
     def rule(call: Call, t: Tensor | None, d: dict[str, Tensor]) -> Tensor | None:
         m = call.module
-        return _bilinear(op, call, t, d, stride=m.stride, padding=m.padding, output_padding=m.output_padding,
-                         groups=m.groups, dilation=m.dilation)
+        return _bilinear(op, call, t, d, -1 - spatial, stride=m.stride, padding=m.padding,
+                         output_padding=m.output_padding, groups=m.groups, dilation=m.dilation)
 
     return rule
 
 
-tangent_rule(nn.Conv1d, params=("weight", "bias"))(_conv_rule(F.conv1d))
-tangent_rule(nn.Conv2d, params=("weight", "bias"))(_conv_rule(F.conv2d))
-tangent_rule(nn.Conv3d, params=("weight", "bias"))(_conv_rule(F.conv3d))
-tangent_rule(nn.ConvTranspose1d, params=("weight", "bias"))(_conv_transpose_rule(F.conv_transpose1d))
-tangent_rule(nn.ConvTranspose2d, params=("weight", "bias"))(_conv_transpose_rule(F.conv_transpose2d))
-tangent_rule(nn.ConvTranspose3d, params=("weight", "bias"))(_conv_transpose_rule(F.conv_transpose3d))
+tangent_rule(nn.Conv1d, params=("weight", "bias"))(_conv_rule(F.conv1d, 1))
+tangent_rule(nn.Conv2d, params=("weight", "bias"))(_conv_rule(F.conv2d, 2))
+tangent_rule(nn.Conv3d, params=("weight", "bias"))(_conv_rule(F.conv3d, 3))
+tangent_rule(nn.ConvTranspose1d, params=("weight", "bias"))(_conv_transpose_rule(F.conv_transpose1d, 1))
+tangent_rule(nn.ConvTranspose2d, params=("weight", "bias"))(_conv_transpose_rule(F.conv_transpose2d, 2))
+tangent_rule(nn.ConvTranspose3d, params=("weight", "bias"))(_conv_transpose_rule(F.conv_transpose3d, 3))
 
 
 @tangent_rule(nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, params=("weight", "bias"))
