@@ -1,7 +1,7 @@
 """Step time of data-parallel training: 2 processes × 1 thread against 1 process × 2 threads.
 
 Same global batch, DCGAN-28 on MNIST-t10k, one game step (both players) per timing; the trainer is built
-by ``saddlepoint.train.loop.setup`` exactly as ``saddlepoint train`` builds it (gloo all-reduce of the
+by ``saddlepoint.training.setup`` exactly as ``saddlepoint train`` builds it (gloo all-reduce of the
 gradients, synchronised BatchNorm). Writes ``benchmarks/results/distributed.json``.
 
     python benchmarks/bench_distributed.py [--optim adam] [--batch 64] [--steps 20] [--warmup 3]
@@ -27,7 +27,7 @@ def worker(args: argparse.Namespace) -> None:
     import torch.distributed as dist
 
     from saddlepoint.config import build_config
-    from saddlepoint.train.loop import setup
+    from saddlepoint.training import setup
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:

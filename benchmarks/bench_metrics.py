@@ -45,8 +45,9 @@ import torch  # noqa: E402
 from saddlepoint.config import EvalConfig, build_config  # noqa: E402
 from saddlepoint.data import build_dataset, load_mnist_t10k  # noqa: E402
 from saddlepoint.metrics import default_metrics, evaluate_metrics, kid_score  # noqa: E402
-from saddlepoint.metrics.features import feature_stats, mnist_extractor  # noqa: E402
+from saddlepoint.metrics.extractors import mnist_extractor  # noqa: E402
 from saddlepoint.metrics.frechet import frechet_distance  # noqa: E402
+from saddlepoint.metrics.stats import feature_stats  # noqa: E402
 
 torch.set_num_threads(args.threads)
 OUT = Path(args.out)
@@ -121,7 +122,7 @@ def part_floor() -> dict:
 
 
 def part_eval_cost(skip_train: bool) -> dict:
-    from saddlepoint.train.loop import setup
+    from saddlepoint.training import setup
 
     cfg = build_config({"data": {"name": "mnist-t10k"}, "log": {"progress": "none"}})
     out: dict = {"config": "defaults: mnist-t10k, dcgan28, train.steps "

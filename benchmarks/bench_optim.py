@@ -78,19 +78,21 @@ import torch  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
 from saddlepoint.data import build_dataset  # noqa: E402
+from saddlepoint.games.gan import GANClosure  # noqa: E402
+from saddlepoint.games.tangents import ChainRecorder  # noqa: E402
 from saddlepoint.losses import LOSSES  # noqa: E402
 from saddlepoint.models import build_models  # noqa: E402
 from saddlepoint.optim import OPTIMIZERS, build  # noqa: E402
-from saddlepoint.optim.linalg import GameDerivatives, default_fd_eps, flatten  # noqa: E402
-from saddlepoint.optim.tangents import ChainRecorder  # noqa: E402
-from saddlepoint.train.closure import GANClosure  # noqa: E402
+from saddlepoint.optim.derivatives import GameDerivatives, default_fd_eps, flatten  # noqa: E402
 
 torch.set_num_threads(args.threads)
 PARTS = set(args.parts.split(","))
 KRYLOV = [k.strip() for k in args.cgds_krylov.split(",") if k.strip()]
 QUICK = args.quick
 ONLY = {x.strip() for x in args.variants.split(",") if x.strip()}
-SECOND_ORDER = ("consensus", "sga", "cgd", "acgd")
+SECOND_ORDER = ("consensus", "sga", "cgd", "acgd", "newton", "follow-ridge", "gdn", "complete-newton")
+#: the Newton-type methods: ``last_solve`` holds one solve per player ("newton") or per role (the others)
+NEWTON_TYPE = ("newton", "follow-ridge", "gdn", "complete-newton")
 
 
 def log(*a: Any) -> None:
@@ -164,7 +166,7 @@ def make_problem(name: str, n_batches: int, seed: int = 0) -> Problem:
 
 
 def closure_for(G: nn.Module, D: nn.Module, loss_fn: Callable, real: Tensor, z: Tensor) -> Callable[[], list[Tensor]]:
-    """As the trainer's (``saddlepoint.train.loop.Trainer.closure_for``), without penalties."""
+    """As the trainer's (``saddlepoint.training.loop.Trainer.closure_for``), without penalties."""
 
     def closure() -> list[Tensor]:
         fake = G(z)
@@ -234,6 +236,8 @@ def paper_products(method: str, hp: dict[str, Any], solve: dict[str, Any]) -> in
         return 1  # Mescheder et al. 2017: one Jᵀξ
     if method == "sga":
         return 2  # Balduzzi et al. 2018: Jξ and Jᵀξ
+    if method in NEWTON_TYPE:
+        return newton_paper_products(method, hp, solve)
     if method not in ("cgd", "acgd"):
         return 0
     k = int(solve.get("iterations", 0))
@@ -244,6 +248,30 @@ def paper_products(method: str, hp: dict[str, Any], solve: dict[str, Any]) -> in
     # GMRES on the block system (the CGDs package's GACGD): 2 per iteration, 2 per explicit residual
     restart = int(hp.get("restart", 20))
     return 2 * k + 2 * ((max(k, 1) - 1) // restart + (1 if warm else 0))
+
+
+def newton_paper_products(method: str, hp: dict[str, Any], solve: dict[str, Any]) -> int | None:
+    """Products per step of the Newton-type methods' references for the same Krylov iterations: a damped solve
+    costs k (direct system; Martens 2010, one curvature product per CG iteration) or 1 + 2k (normal equations, the
+    Follow-the-Ridge and min-max-2nd-order codes); Follow-the-Ridge and GDN add 1 for G_yx·Δx (the papers'
+    equation; their codes spend two gradients instead) and Follow-the-Ridge's adaptive damping 1 (the code's H·c).
+    Complete Newton: none (its code multiplies by the Hessian of one loss, one product, where a general-sum M·v
+    takes one per player)."""
+    if method == "complete-newton":
+        return None
+    defaults = OPTIMIZERS.get(method).defaults
+    normal = hp.get("system", defaults["system"]) == "normal"
+    solves = [v for v in solve.values() if isinstance(v, dict)]
+    total = sum((1 + 2 * int(v.get("iterations", 0)) if normal else int(v.get("iterations", 0)))
+                for v in solves if v.get("products", 0))
+    if method in ("follow-ridge", "gdn"):
+        total += 1 + (1 if method == "follow-ridge" and hp.get("adapt_damping", defaults["adapt_damping"]) else 0)
+    return total
+
+
+def krylov_iterations(solve: dict[str, Any]) -> int:
+    """Krylov iterations of a Newton-type step, over its solves."""
+    return sum(int(v.get("iterations", 0)) for v in solve.values() if isinstance(v, dict))
 
 
 class Runner:
@@ -309,6 +337,10 @@ class Runner:
             out["iterations"] = its
             out["iterations_median"] = median(its)
             out["converged"] = [bool(s.get("converged", True)) for s in self.solves]
+        if self.v.method in NEWTON_TYPE:
+            its = [krylov_iterations(s) for s in self.solves]
+            out["iterations"] = its
+            out["iterations_median"] = median(its)
         if self.v.method in SECOND_ORDER:
             bounds = [paper_products(self.v.method, self.v.hp, s) for s in self.solves]
             used = [c.get("hvp", 0) for c in self.counts]
@@ -472,7 +504,7 @@ def part_dyx(reps: int) -> dict[str, Any]:
     backward graph; (c) J_G u by forward mode (``torch.func.jvp``, primal recomputed; what ``forward_mode`` uses
     when G is not a chain of standard layers); (d) by ``torch.func.linearize`` (tangent only; its tracing is paid
     once per point, reported separately); (e) by the tangent-only pass over the recorded forward pass
-    (:mod:`saddlepoint.optim.tangents`, what ``forward_mode`` uses on DCGAN-28; its set-up — G's forward with
+    (:mod:`saddlepoint.games.tangents`, what ``forward_mode`` uses on DCGAN-28; its set-up — G's forward with
     the recording hooks, the checks and the first product, which builds the per-layer caches — is reported next
     to a plain forward of G). All agree (relative difference printed)."""
     from torch.func import functional_call, jvp, linearize

@@ -128,7 +128,7 @@ def _train(config: dict[str, Any], out: str) -> dict[str, Any]:
     import shutil
 
     from saddlepoint.errors import DivergenceError
-    from saddlepoint.train.loop import train
+    from saddlepoint.training import train
 
     run_dir = Path(out)
     done = _finished(run_dir)

@@ -5,8 +5,9 @@ Adam (lr 2e-4, β = (0.5, 0.999)), alternating (D first, then G), no evaluation 
 
 * **bare**: the textbook loop written here — G(z) once, D on the real and the detached fake batch,
   ``loss_D.backward()``, ``torch.optim.Adam.step()``, then D(fake) and ``loss_G.backward()`` for G;
-* **saddlepoint**: :func:`saddlepoint.train.loop.setup` from a config, then exactly the per-step work
-  of ``Trainer.run`` (``game_step``, the finiteness check, the scheduled JSONL logging every 100 steps).
+* **saddlepoint**: :func:`saddlepoint.training.setup` from a config, then exactly the per-step work of
+  ``Trainer.run``: play (``game_step``), agree (``world.average``), guard (the finiteness check) and the
+  table of periodic work (here the JSONL logging every 100 steps).
 
 The two step round-robin in blocks of ``--block`` steps (the order flipped every round, A/B/B/A), after
 ``--warmup`` rounds; the ratio is the median over rounds of (saddlepoint block time ÷ the adjacent bare
@@ -37,13 +38,14 @@ ap.add_argument("--out", default=None)
 args = ap.parse_args()
 for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[var] = str(args.threads)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as ``import saddlepoint`` sets it (docs/distributed.md)
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from saddlepoint.config import build_config  # noqa: E402
 from saddlepoint.models import build_models  # noqa: E402
-from saddlepoint.train.loop import setup  # noqa: E402
+from saddlepoint.training import setup  # noqa: E402
 
 torch.set_num_threads(args.threads)
 ROUNDS = args.rounds or (8 if args.quick else 30)
@@ -93,13 +95,20 @@ class Ours:
         })
         out.mkdir(parents=True, exist_ok=True)
         self.trainer = setup(cfg, out)
+        self.table = self.trainer.schedule()
+        self.start = time.perf_counter()
 
     def step(self) -> None:
         t = self.trainer
         losses, aux = t.game_step()
+        losses, aux, _ = t.world.average(losses, aux, False)
         t.step += 1
+        t.elapsed = time.perf_counter() - self.start
         t.check_finite(losses)
-        t.on_schedule(losses, aux)
+        t.played = losses, aux
+        for due, task in self.table:
+            if due(t.step):
+                task()
 
 
 def timed_block(runner, n: int) -> float:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from saddlepoint.data import load_mnist_t10k
-from saddlepoint.metrics.features import MNIST_HELDOUT_SPLIT, MNIST_TRAIN_SPLIT, MnistNet
+from saddlepoint.models.classifier import MNIST_HELDOUT_SPLIT, MNIST_TRAIN_SPLIT, MnistNet
 
 ASSET = Path(__file__).resolve().parents[1] / "src" / "saddlepoint" / "assets" / "mnist_classifier.pt"
 

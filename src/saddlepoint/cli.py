@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .errors import DivergenceError, UserError
+from .errors import DivergenceError, Interrupted, UserError
 from .experiments.cli import add_compare_parser, add_sweep_parser, cmd_compare, cmd_sweep
 
 
@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--metrics", help="comma-separated metric names")
     e.add_argument("--samples", type=int)
     e.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
+    e.add_argument("--refine", metavar="SAMPLERS", help="discriminator-driven samplers evaluated beside G, "
+                   "e.g. drs,mh (default: the run's eval.refine; none: off)")
 
     s = sub.add_parser("sample", help="draw samples from a run's generator")
     s.add_argument("run_dir")
@@ -49,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", help="FILE.png or FILE.npy")
     s.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True)
+    s.add_argument("--refine", metavar="SAMPLER", help="discriminator-driven sampling: drs | mh | ddls "
+                   "(saddlepoint list samplers)")
+    s.add_argument("--set", action="append", default=[], metavar="refine.KEY=VALUE", help="a sampler option")
 
     g = sub.add_parser("game", help="run an optimizer on an analytic game")
     g.add_argument("name")
@@ -72,6 +77,7 @@ def _registries() -> dict[str, Any]:
         "optimizers": ("saddlepoint.optim", "OPTIMIZERS"),
         "metrics": ("saddlepoint.metrics", "METRICS"),
         "games": ("saddlepoint.games", "GAMES"),
+        "samplers": ("saddlepoint.refine", "SAMPLERS"),
     }
 
 
@@ -92,7 +98,7 @@ def _secondary_rank() -> bool:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import build_config, nest, parse_sets, read_yaml
-    from .train import train
+    from .training import train
 
     layers = [read_yaml(args.config)] if args.config else []
     layers.append(nest(parse_sets(args.set)))
@@ -111,7 +117,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from .config import nest, parse_sets
-    from .train import resume
+    from .training import resume
 
     out = resume(args.run_dir, nest(parse_sets(args.set)), force=args.force)
     if _secondary_rank():
@@ -122,75 +128,111 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_run(run_dir: str):
-    """Rebuild a run's trainer from ``checkpoints/last.pt`` (for eval and sample)."""
-    from .config import build_config
-    from .train.checkpoint import load_checkpoint
-    from .train.loop import setup
-
-    path = Path(run_dir)
-    if not path.is_dir():
-        raise UserError(f"run directory {path} does not exist")
-    ckpt = load_checkpoint(path / "checkpoints" / "last.pt")
-    trainer = setup(build_config(ckpt["config"]), path)
-    trainer.load_state(ckpt)
-    return trainer
-
-
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from .report.plots import save_image_grid, save_scatter
+    from .training import load_generator
+    from .training.sampling import generate, render
 
     if args.n < 1:
         raise UserError("--n: must be at least 1")
-    trainer = _load_run(args.run_dir)
-    out = Path(args.out) if args.out else Path(args.run_dir) / "samples" / f"sample_seed{args.seed}.png"
+    options = _refine_options(args.set)
+    if options and not args.refine:
+        raise UserError("--set refine.*: sampler options need --refine")
+    stem = f"sample_{args.refine}_seed{args.seed}" if args.refine else f"sample_seed{args.seed}"
+    out = Path(args.out) if args.out else Path(args.run_dir) / "samples" / f"{stem}.png"
     if out.suffix not in (".png", ".npy"):
         raise UserError(f"--out {out}: expected a .png or .npy file name")
-    z = torch.randn(args.n, trainer.G.z_dim, generator=torch.Generator().manual_seed(args.seed))
-    samples = trainer.generate(args.n, use_ema=args.ema, z=z)
+    if args.refine:
+        from .refine import refine
+        from .training.refined import load_pair
+
+        G, D, _, dataset = load_pair(args.run_dir, ema=args.ema)
+        result = refine(args.refine, G, D, args.n, seed=args.seed, options=options, real=dataset.sample,
+                        cache_dir=Path(args.run_dir) / "refine")
+        samples = result.samples
+        print(f"refine {args.refine}: acceptance {result.acceptance_rate:.3f}, {result.g_per_sample:.1f} G and "
+              f"{result.d_per_sample:.1f} D evaluations per sample (setup: {result.setup_g_evals} G, "
+              f"{result.setup_d_evals} D)")
+    else:
+        G, _, dataset = load_generator(args.run_dir, ema=args.ema)
+        z = torch.randn(args.n, G.z_dim, generator=torch.Generator().manual_seed(args.seed))
+        samples = generate(G, z, next(G.parameters()).device)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".npy":
             np.save(out, samples.numpy())
-        elif trainer.dataset.kind == "points":
-            save_scatter(samples, out, getattr(trainer.dataset, "centers", None), f"{args.n} samples")
         else:
-            save_image_grid(samples, out)
+            render(samples, out, dataset, f"{args.n} samples")
     except OSError as exc:
         raise UserError(f"--out {out}: cannot write ({exc.strerror or exc})") from None
     print(f"samples: {out}")
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    from .metrics import default_metrics, evaluate_metrics
-    from .train.checkpoint import write_text_atomic
+def _refine_options(pairs: list[str]) -> dict[str, Any]:
+    """``--set refine.KEY=VALUE`` pairs → ``{KEY: value}`` (YAML-typed); other keys are errors."""
+    from .config import parse_sets, parse_value
 
-    trainer = _load_run(args.run_dir)
+    options = {}
+    for key, value in parse_sets(pairs).items():
+        if not key.startswith("refine.") or key.count(".") != 1:
+            raise UserError(f"--set {key}: sample takes refine.KEY=VALUE options only")
+        options[key.split(".", 1)[1]] = parse_value(value)
+    return options
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .io import atomic_write_text
+    from .metrics import default_metrics, evaluate_metrics
+    from .training import load_generator
+    from .training.sampling import eval_noise, generate
+
+    G, cfg, dataset = load_generator(args.run_dir, ema=args.ema)
     names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else (
-        trainer.cfg.eval.metrics or default_metrics(trainer.dataset, trainer.cfg.eval))
+        cfg.eval.metrics or default_metrics(dataset, cfg.eval))
     if not names:
         raise UserError("--metrics: no metric given and none is computed by default for this dataset")
-    n = args.samples or trainer.cfg.eval.samples
+    n = args.samples or cfg.eval.samples
     if n < 1:
         raise UserError("--samples: must be at least 1")
-    results = evaluate_metrics(names, trainer.generate(n, use_ema=args.ema), trainer.dataset, trainer.cfg.eval)
+    samples = generate(G, eval_noise(n, G.z_dim, cfg.seed), next(G.parameters()).device)
+    results = evaluate_metrics(names, samples, dataset, cfg.eval)
+    refined = _eval_refined(args, cfg, dataset, names, n, G)
     summary_path = Path(args.run_dir) / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    summary.setdefault("eval", {})["ema" if args.ema else "raw"] = {"samples": n, **results}
-    write_text_atomic(summary_path, json.dumps(summary, indent=2) + "\n")
+    summary.setdefault("eval", {})["ema" if args.ema else "raw"] = {"samples": n, **results,
+                                                                     **({"refined": refined} if refined else {})}
+    atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
     print(json.dumps(results))
+    for row in refined.values():
+        print(f"{row['label']}: {json.dumps(row['metrics'])} (acceptance {row['cost']['acceptance_rate']:.3f}, "
+              f"{row['cost']['g_per_sample']:.1f} G evaluations per sample)")
     return 0
 
 
+def _eval_refined(args: argparse.Namespace, cfg: Any, dataset: Any, names: list[str], n: int, G: Any) -> dict:
+    """The rows of the samplers of ``--refine`` (else ``eval.refine``) beside G, with ``names`` on ``n`` samples."""
+    import dataclasses
+
+    from .refine import refine_setting
+    from .training.refined import load_pair, refined_metrics
+
+    samplers = refine_setting(args.refine, key="--refine") if args.refine is not None else cfg.eval.refine
+    if not samplers:
+        return {}
+    D = load_pair(args.run_dir, ema=args.ema).D
+    eval_cfg = dataclasses.replace(cfg.eval, metrics=names, samples=n, refine=samplers)
+    return refined_metrics(dataclasses.replace(cfg, eval=eval_cfg), dataset, G, D, Path(args.run_dir),
+                           next(G.parameters()).device)
+
+
 def cmd_game(args: argparse.Namespace) -> int:
-    from .config import _parse_free_value, parse_sets
+    from .config import parse_sets, parse_value
     from .games import run_game
 
-    options = {k: _parse_free_value(v) for k, v in parse_sets(args.set).items()}
+    options = {k: parse_value(v) for k, v in parse_sets(args.set).items()}
     out = Path(args.out) if args.out else Path("runs") / f"game-{args.name}"
     run_game(args.name, options, out)
     print(f"output: {out}")
@@ -234,13 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" {exc.filename}" if exc.filename else ""
         print(f"error: cannot access{where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001
-        from .train import Interrupted
-
-        if isinstance(exc, Interrupted):
-            print(f"error: {exc}", file=sys.stderr)
-            return 130
-        raise

@@ -1,8 +1,19 @@
 """Typed configuration: dataclasses with defaults, YAML files, dotted ``--set key=value`` overrides.
 
-Every value is checked against its annotation; unknown keys and wrong types raise :class:`ConfigError`
-naming the dotted key. ``optim`` also accepts further method hyper-parameters (``optim.beta1``,
-``optim.tol``, ...), which the chosen optimizer validates when it is built.
+Every value is checked; unknown keys and wrong types raise :class:`ConfigError` naming the dotted key.
+
+The three sections that name a component — ``model``, ``loss``, ``optim`` — extend one way: a few keys
+every choice takes (``name``; ``model.z_dim``; ``loss.penalty``; ``optim.lr``/``scheme``/``hvp``) and an
+open mapping of the chosen component's own options (``model.width``, ``optim.beta1``, ...), validated
+against what the registry says the chosen name accepts. Penalties take open option mappings too:
+``loss.penalty: {gp: {weight: 10, one_sided: true}}``; ``loss.penalty: [gp]``, ``loss.gp_weight`` and
+``loss.gp.one_sided`` are accepted spellings of the same settings.
+
+Layers (the dataset's preset, ``--config`` files, ``--set`` overrides, the Python API's dict, a sweep's
+grid point) apply in order, later ones winning. When a later layer names another model, loss or optimizer,
+the earlier layers' keys of that section that the new choice does not accept are dropped, and recorded
+in ``Config.dropped`` (written to ``config.yaml`` under ``dropped:``); keys in the layer that names the
+new choice, or later, are validated and fail loudly (:mod:`saddlepoint.config_layers`).
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ from typing import Any, Union
 
 import yaml
 
+from . import checks
 from .errors import ConfigError
 
 
@@ -27,40 +39,48 @@ class DataConfig:
     channels: int | None = None
 
 
+def _option_attribute(obj: Any, key: str) -> Any:
+    """Attribute access to a section's open options (``cfg.model.width``); None when not set."""
+    if key.startswith("_"):
+        raise AttributeError(key)
+    return obj.__dict__.get("extra", {}).get(key)
+
+
+#: the default job's model options (applied when the chosen model takes them)
+DEFAULT_MODEL_OPTIONS: dict[str, Any] = {"scale": 0.5}
+
+
 @dataclass
 class ModelConfig:
     name: str = "dcgan28"
     z_dim: int = 64
-    # architecture options; None leaves the model's own default. A model takes the ones it has.
-    scale: float | None = 0.5  # DCGAN channel multiplier (1.0 = the standard widths)
-    width: int | None = None  # MLP hidden units
-    depth: int | None = None
-    activation: str | None = None
-    batchnorm: bool | None = None
-    spectral_norm: bool | None = None
-    dropout: float | None = None
-    init: str | None = None
+    #: the chosen model's options (builder keywords: ``scale``, ``width``, ``depth``, ``spectral_norm``, ...)
+    extra: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL_OPTIONS))
 
     def options(self) -> dict[str, Any]:
-        """The architecture options that are set."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("name", "z_dim") or value is None:
-                continue
-            out[f.name] = value
-        return out
+        """The model's options that are set (keywords for :func:`saddlepoint.models.build_models`)."""
+        return {k: v for k, v in self.extra.items() if v is not None}
+
+    __getattr__ = _option_attribute
 
 
 @dataclass
 class LossConfig:
     name: str = "ns"
-    penalty: list[str] = field(default_factory=list)
-    gp_weight: float | None = None
-    dragan_weight: float | None = None
-    r1_weight: float | None = None
-    r2_weight: float | None = None
-    clip_weight: float | None = None
+    #: active penalties in order: name → options (``weight`` and the penalty's declared options, filled)
+    penalty: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the chosen loss's declared options
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def options(self) -> dict[str, Any]:
+        """The loss's options (keywords for :func:`saddlepoint.losses.build_loss`)."""
+        return dict(self.extra)
+
+    def __getattr__(self, key: str) -> Any:
+        # ``loss.<penalty>_weight``, the older spelling: the active penalty's weight, else None
+        if key.endswith("_weight") and not key.startswith("_"):
+            return self.__dict__.get("penalty", {}).get(key[: -len("_weight")], {}).get("weight")
+        return _option_attribute(self, key)
 
 
 @dataclass
@@ -71,6 +91,7 @@ class OptimConfig:
     # first), else the method's default (simultaneous)
     scheme: str | None = None
     hvp: str | None = None  # None: the method's default (exact)
+    #: the chosen optimizer's further hyper-parameters (``beta1``, ``base``, ``tol``, ...)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def hyper_parameters(self) -> dict[str, Any]:
@@ -80,6 +101,9 @@ class OptimConfig:
             if getattr(self, key) is not None:
                 hp[key] = getattr(self, key)
         return hp
+
+    options = hyper_parameters
+    __getattr__ = _option_attribute
 
 
 @dataclass
@@ -94,7 +118,7 @@ class TrainConfig:
     # accelerator and data-parallel options (docs/distributed.md)
     amp: str = "none"  # none | bf16 | fp16: autocast around the models' forward passes
     channels_last: bool = False  # image models and batches in channels-last memory format
-    compile: bool = False  # torch.compile the models (measured slower on this CPU)
+    compile: bool = False  # torch.compile the models
     sync_bn: bool | None = None  # synchronised BatchNorm across ranks; None: on when world size > 1
 
 
@@ -113,6 +137,9 @@ class EvalConfig:
     kid_subsets: int = 100
     kid_subset_size: int = 1000
     is_splits: int = 10
+    # discriminator-driven samplers evaluated beside G at the end of training: name → options
+    # (``eval.refine: drs``, ``[drs, mh]`` or ``{drs: {percentile: 90}}``; see saddlepoint.refine)
+    refine: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -121,6 +148,11 @@ class LogConfig:
     progress: str = "auto"
     tensorboard: bool = False
     report: bool = True  # write report.html at the end of train/resume
+    # gradient health (saddlepoint.training.health): a warning when a player's smallest layer gradient norm stays
+    # below grad_low, or its largest above grad_high, for grad_patience consecutive logs
+    grad_low: float = 1e-7
+    grad_high: float = 1e4
+    grad_patience: int = 5
 
 
 @dataclass
@@ -140,10 +172,13 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     log: LogConfig = field(default_factory=LogConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    #: earlier layers' keys dropped because a later layer named another component (dotted key → value);
+    #: a record, it does not change the run
+    dropped: dict[str, Any] = field(default_factory=dict)
 
 
-#: sections whose unknown keys are collected in ``extra`` instead of being rejected
-_OPEN_SECTIONS = {OptimConfig}
+#: the sections that name a component and take that component's options in ``extra``
+NAMED_SECTIONS = ("model", "loss", "optim")
 
 #: allowed values of enumerated string keys
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -164,90 +199,65 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def is_none_word(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower() in ("none", "null", "~")
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Convert ``value`` (from YAML or a command-line string) to annotation ``tp`` or raise."""
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)
-        if value is None and type(None) in args:
+        if type(None) in args and (value is None or is_none_word(value)):
             return None
-        if isinstance(value, str) and value.strip().lower() in ("none", "null", "~") and type(None) in args:
-            return None
-        errors = []
         # try non-list alternatives first so "1e-4" becomes a float, "[1,2]" a list
         for arg in sorted((a for a in args if a is not type(None)), key=lambda a: typing.get_origin(a) is list):
             try:
                 return _coerce(value, arg, key)
-            except ConfigError as exc:
-                errors.append(exc)
+            except ConfigError:
+                pass
         raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
     if origin is list:
         (item,) = typing.get_args(tp)
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                try:
-                    value = yaml.safe_load(text)
-                except yaml.YAMLError:
-                    raise ConfigError(f"{key}: malformed list {text!r}") from None
-            else:
-                value = [v.strip() for v in text.split(",") if v.strip()]
-        if isinstance(value, tuple):
-            value = list(value)
-        if not isinstance(value, list):
-            if item is str and isinstance(value, str):
-                return [value]
+        value = as_list(value, key)
+        if value is None:
             raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
         return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
     if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
-            return value.strip().lower() in ("true", "yes", "on", "1")
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return checks.boolean(key, value, parse=True)
     if tp is int:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                number = float(value.strip().replace("_", ""))
-            except ValueError:
-                number = None
-            if number is not None and number.is_integer():
-                return int(number)
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return checks.integer(key, value, parse=True)
     if tp is float:
-        if isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return checks.number(key, value, parse=True)
     if tp is str:
-        if isinstance(value, str):
-            return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return checks.string(key, value)
     if tp is Any:
         return value
     if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return dict(value)
+        return checks.mapping(key, value)
     raise ConfigError(f"{key}: unsupported type {tp}")
 
 
-def _parse_free_value(value: Any) -> Any:
-    """A value without a declared type (``optim.*`` extras): YAML-typed, numbers recognised."""
+def as_list(value: Any, key: str) -> list[Any] | None:
+    """A list from a list, a tuple, ``"[a, b]"`` (YAML) or ``"a,b"``; a lone string is a list of one."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = yaml.safe_load(text)
+            except yaml.YAMLError:
+                raise ConfigError(f"{key}: malformed list {text!r}") from None
+        else:
+            value = [v.strip() for v in text.split(",") if v.strip()]
+    if isinstance(value, tuple):
+        value = list(value)
+    return value if isinstance(value, list) else None
+
+
+def parse_value(value: Any) -> Any:
+    """A value without a declared type (component options): YAML-typed, numbers recognised (``"1e-4"``)."""
     if not isinstance(value, str):
         return value
     try:
@@ -262,18 +272,38 @@ def _parse_free_value(value: Any) -> Any:
     return parsed
 
 
+
+
+def merge_option(current: Any, value: Any) -> Any:
+    """A component option's new value: a mapping (``optim.zo: {q: 10}``, ``--set optim.zo.q=10``) is merged into
+    the mapping already set, key by key, its leaves typed like other option values; anything else replaces."""
+    if not isinstance(value, dict):
+        return parse_value(value)
+    merged = dict(current) if isinstance(current, dict) else {}
+    for key, item in value.items():
+        merged[key] = merge_option(merged.get(key), item)
+    return merged
+
+
 def _apply(obj: Any, updates: dict[str, Any], prefix: str) -> None:
     if not isinstance(updates, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {updates!r}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {updates!r}")
+    if not all(isinstance(name, str) for name in updates):
+        bad = next(name for name in updates if not isinstance(name, str))
+        raise ConfigError(f"{prefix}{bad}: keys must be strings")
+    if isinstance(obj, LossConfig):
+        from .config_layers import apply_loss_layer
+
+        apply_loss_layer(obj, updates, prefix)
+        return
     hints = typing.get_type_hints(type(obj))
     fields = {f.name for f in dataclasses.fields(obj)}
+    open_section = isinstance(obj, (ModelConfig, OptimConfig))
     for name, value in updates.items():
         key = f"{prefix}{name}"
-        if not isinstance(name, str):
-            raise ConfigError(f"{key}: keys must be strings")
-        if name not in fields or (name == "extra" and type(obj) in _OPEN_SECTIONS):
-            if type(obj) in _OPEN_SECTIONS:
-                obj.extra[name] = _parse_free_value(value)
+        if name not in fields or (open_section and name == "extra"):
+            if open_section:
+                obj.extra[name] = merge_option(obj.extra.get(name), value)
                 continue
             valid = ", ".join(f"{prefix}{f}" for f in sorted(fields))
             raise ConfigError(f"unknown config key {key!r}; valid keys here: {valid}")
@@ -281,14 +311,24 @@ def _apply(obj: Any, updates: dict[str, Any], prefix: str) -> None:
         if dataclasses.is_dataclass(current):
             _apply(current, value, f"{key}.")
             continue
+        if name == "dropped":
+            obj.dropped.update(checks.mapping(key, value))
+            continue
+        if key == "eval.refine":
+            from .refine import refine_setting  # imports torch: only when a sampler is asked for
+
+            obj.refine = {} if value in (None, "", [], {}) else refine_setting(value, obj.refine, key)
+            continue
         coerced = _coerce(value, hints[name], key)
-        if key in CHOICES and coerced is not None and coerced not in CHOICES[key]:
-            raise ConfigError(f"{key}: unknown value {coerced!r}; valid: {', '.join(CHOICES[key])}")
+        if key in CHOICES and coerced is not None:
+            coerced = checks.choice(key, coerced, CHOICES[key])
         setattr(obj, name, coerced)
 
 
+# ---------------------------------------------------------------------------------- layers from text
 def nest(dotted: dict[str, Any]) -> dict[str, Any]:
-    """``{"a.b": 1}`` → ``{"a": {"b": 1}}``."""
+    """``{"a.b": 1}`` → ``{"a": {"b": 1}}``. A deeper key under a list of names (``loss.penalty=gp`` then
+    ``loss.penalty.gp.weight=5``) turns the names into a mapping name → options."""
     out: dict[str, Any] = {}
     for key, value in dotted.items():
         parts = key.split(".")
@@ -296,9 +336,13 @@ def nest(dotted: dict[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"--set {key}: malformed key")
         node = out
         for part in parts[:-1]:
+            child = node.get(part)
+            if child is not None and not isinstance(child, dict):
+                names = as_list(child, key) if isinstance(child, (str, list, tuple)) else None
+                if names is None or not all(isinstance(n, str) for n in names):
+                    raise ConfigError(f"--set {key}: {part} is not a section")
+                node[part] = {n: {} for n in names}
             node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"--set {key}: {part} is not a section")
         node[parts[-1]] = value
     return out
 
@@ -336,23 +380,21 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+# ---------------------------------------------------------------------------------- presets
 #: datasets whose recommended configuration (``assets/presets/<name>.yaml``, also ``configs/<name>.yaml``) is
 #: the starting point of any run on them; the other datasets start from :class:`Config`'s defaults (the
 #: default job: an image GAN)
 DATASET_PRESETS = ("ring", "grid", "stacked-mnist")
-#: sections whose settings belong to the ``name`` they configure: a preset's section is dropped when the
-#: user picks another name (e.g. the ring preset's Adam betas when the user asks for ``optim.name: sgd``)
-_NAMED_SECTIONS = ("model", "loss", "optim")
 
 
-def dataset_preset(name: str) -> dict[str, Any] | None:
+def dataset_preset(name: Any) -> dict[str, Any] | None:
     """The recommended configuration for dataset ``name`` (None: the package defaults apply)."""
     if name not in DATASET_PRESETS:
         return None
     return read_yaml(Path(__file__).parent / "assets" / "presets" / f"{name}.yaml")
 
 
-def _chosen(layers: tuple[dict[str, Any], ...], section: str) -> Any:
+def chosen(layers: tuple[dict[str, Any], ...] | list[dict[str, Any]], section: str) -> Any:
     """The last ``section.name`` the layers set explicitly (None: not set)."""
     value = None
     for layer in layers:
@@ -363,41 +405,89 @@ def _chosen(layers: tuple[dict[str, Any], ...], section: str) -> Any:
 
 
 def with_dataset_preset(layers: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
-    """Put the chosen dataset's preset under the user's layers, without the sections whose ``name`` the
-    user changed; the user's keys win everywhere."""
-    preset = dataset_preset(_chosen(layers, "data"))
-    if preset is None:
-        return layers
-    for section in _NAMED_SECTIONS:
-        chosen = _chosen(layers, section)
-        if chosen is not None and chosen != (preset.get(section) or {}).get("name"):
-            preset.pop(section, None)
-    return (preset, *layers)
+    """Put the chosen dataset's preset under the user's layers (the layering rule then drops the preset's
+    keys that a model, loss or optimizer the user names does not take)."""
+    preset = dataset_preset(chosen(layers, "data"))
+    return layers if preset is None else (preset, *layers)
 
 
+# ---------------------------------------------------------------------------------- building
 def build_config(*layers: dict[str, Any], dataset_defaults: bool = False) -> Config:
     """Defaults, then each layer (nested dicts from YAML, ``nest(--set)`` or the Python API) in order.
 
     ``dataset_defaults``: start from the chosen dataset's preset (:func:`with_dataset_preset`), as
-    ``saddlepoint train``, ``sweep`` and :func:`saddlepoint.train` do."""
-    config = Config()
+    ``saddlepoint train``, ``sweep`` and :func:`saddlepoint.train` do. Keys of earlier layers that a later
+    layer's model, loss or optimizer does not take are dropped and recorded in ``Config.dropped``."""
+    from .config_layers import drop_superseded, validate_components
+
+    layers = tuple(layer for layer in layers if layer)
     if dataset_defaults:
         layers = with_dataset_preset(layers)
-    for layer in layers:
+    kept, dropped = drop_superseded(list(layers))
+    config = Config()
+    for layer in kept:
         if layer:
             _apply(config, layer, "")
     if not 0 <= config.seed < 2**32:
         raise ConfigError(f"seed: expected an integer in [0, 2**32), got {config.seed}")
+    validate_components(config, kept)
+    config.dropped.update(dropped)
     return config
 
 
+def dropped_keys(config: Config) -> dict[str, Any]:
+    """The keys the layering dropped (dotted key → the dropped value), for the run directory's record."""
+    return dict(config.dropped)
+
+
 def to_dict(config: Config) -> dict[str, Any]:
-    """Plain nested dict (``optim.extra`` flattened into ``optim``), as written to config.yaml."""
+    """Plain nested dict (each named section's ``extra`` flattened into it), as written to config.yaml."""
     data = dataclasses.asdict(config)
-    extra = data["optim"].pop("extra")
-    data["optim"].update(extra)
+    for section in NAMED_SECTIONS:
+        extra = data[section].pop("extra")
+        data[section].update(extra)
     return data
 
 
 def dump_yaml(config: Config) -> str:
     return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
+# ---------------------------------------------------------------------------------- what changes a run
+#: config keys (``x.`` = the whole section) that do not change what a run computes: logging, checkpoints,
+#: sample grids, the record of dropped keys, and the thread count (which a run left unset anyway follows
+#: from the machine). Used by sweeps (is a finished run the one asked for?) and by resume.
+RUN_INVARIANT_KEYS: tuple[str, ...] = ("train.threads", "train.sample_every", "log.", "checkpoint.", "dropped.")
+#: what ``saddlepoint resume`` may change besides: how long the run goes on and what is evaluated on the way
+#: (the trajectory up to the checkpoint is the same)
+RESUMABLE_KEYS: tuple[str, ...] = (*RUN_INVARIANT_KEYS, "train.steps", "eval.")
+
+
+def is_run_invariant(key: str, allowed: tuple[str, ...] = RUN_INVARIANT_KEYS) -> bool:
+    """Whether dotted ``key`` is covered by ``allowed`` (exact keys, or ``section.`` for a whole section)."""
+    for entry in allowed:
+        stem = entry.rstrip(".")
+        if key == stem or key.startswith(stem + "."):
+            return True
+    return False
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested config dicts."""
+    diffs: list[str] = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            diffs.append(f"{prefix}{key}")
+    return diffs
+
+
+def run_changes(old: Config | dict[str, Any], new: Config | dict[str, Any],
+                allowed: tuple[str, ...] = RUN_INVARIANT_KEYS) -> list[str]:
+    """The dotted keys whose differences DO change a run (those outside ``allowed``); resume passes
+    :data:`RESUMABLE_KEYS`."""
+    old = to_dict(old) if isinstance(old, Config) else old
+    new = to_dict(new) if isinstance(new, Config) else new
+    return [k for k in config_differences(old, new) if not is_run_invariant(k, allowed)]

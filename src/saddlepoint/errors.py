@@ -31,3 +31,9 @@ class DivergenceError(Exception):
         self.step = step
         self.player = player
         self.what = what
+
+
+class Interrupted(Exception):
+    """SIGINT/SIGTERM arrived during training; a checkpoint was written. Exit code 130."""
+
+    exit_code = 130

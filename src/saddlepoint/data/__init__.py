@@ -9,7 +9,8 @@ from __future__ import annotations
 from . import images as _images  # noqa: F401  (registers folder, npz, digits)
 from . import toy as _toy  # noqa: F401  (registers ring, grid)
 from .base import DATASETS, Dataset, ImageDataset, PointDataset, build_dataset, convert_images
-from .idx import load_mnist_t10k, parse_idx, read_idx
+from .idx import parse_idx, read_idx
+from .mnist import load_mnist_t10k  # (registers mnist, mnist-t10k, stacked-mnist)
 from .toy import grid_centers, ring_centers
 
 __all__ = [

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import checks
 from ..errors import CheckpointError, ConfigError, DataError
 from ..registry import Registry
 
@@ -220,8 +221,7 @@ class ImageDataset(Dataset):
 def check_options(resolution: int | None, channels: int | None, limit: int | None) -> None:
     """Validate the common builder options (raise :class:`ConfigError`)."""
     for key, value in (("resolution", resolution), ("channels", channels), ("data.limit", limit)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"{key}: must be a positive integer, got {value!r}")
+        checks.integer(key, value, low=1, none=True)
     if channels is not None and channels not in (1, 3):
         raise ConfigError(f"channels: only 1 (grey) or 3 (RGB) are supported, got {channels}")
 

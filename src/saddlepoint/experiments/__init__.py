@@ -8,8 +8,10 @@ and writes Markdown/CSV tables, plots and a self-contained ``report.html``.
 
 from __future__ import annotations
 
+from ..system import available_cores
 from .compare import Comparison, compare, load_runs
-from .sweep import SweepResult, available_cores, expand_grid, parse_grid, sweep
+from .grid import expand_grid, parse_grid
+from .sweep import SweepResult, sweep
 
 __all__ = ["Comparison", "SweepResult", "available_cores", "compare", "expand_grid", "load_runs", "parse_grid",
            "sweep"]

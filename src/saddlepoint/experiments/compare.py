@@ -8,11 +8,12 @@ them. Statistics use the completed runs of a group: mean and standard error ``s 
 modes first, then lowest KL; for images lowest FID when present; otherwise the first metric.
 
 Outputs in ``out``: ``table.md`` and ``table.csv`` (one row per configuration), ``runs.csv`` (one row
-per run), ``plots/*.png`` and ``report.html`` (self-contained).
+per run), ``plots/*.png`` and ``report.html`` (self-contained, written by :mod:`.compare_report`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -21,24 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..io import atomic_write_text
 from .sweep import (
     COST_COLUMNS,
     MANIFEST,
     NUISANCE_KEYS,
     RESULTS_JSONL,
-    _atomic_write,
     flatten,
     read_summary,
     rows_to_csv,
     value_text,
 )
 
-#: metrics where larger is better (everything else: smaller is better)
-HIGHER_IS_BETTER = {"modes", "hq", "is", "is_mean", "precision", "recall", "density", "coverage", "stacked_modes",
-                    "stacked-modes", "accuracy"}
-#: preferred column order of metrics (others follow alphabetically)
-METRIC_ORDER = ["modes", "hq", "kl", "fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "density",
-                "coverage"]
 #: keys naming a configuration when nothing varies
 FALLBACK_LABEL_KEYS = ("data.name", "loss.name", "optim.name")
 
@@ -57,6 +52,7 @@ class RunInfo:
     cost: dict[str, Any]
     source: str = ""
     _records: list[dict[str, Any]] | None = None
+    refined: dict[str, Any] = field(default_factory=dict)  # summary.json "refined": eval.refine's sampler rows
 
     @property
     def records(self) -> list[dict[str, Any]]:
@@ -140,7 +136,23 @@ def _run_from_dir(run_dir: Path, config: dict[str, Any] | None = None, row: Mapp
     error = summary.get("error") or (row or {}).get("error")
     metrics = {k: v for k, v in (summary.get("metrics") or {}).items()}
     cost = {key: summary.get(key, (row or {}).get(key)) for key in COST_COLUMNS}
-    return RunInfo(name or run_dir.name, run_dir, flat, flat.get("seed"), status, error, metrics, cost, source)
+    return RunInfo(name or run_dir.name, run_dir, flat, flat.get("seed"), status, error, metrics, cost, source,
+                   refined=summary.get("refined") or {})
+
+
+def with_refined(runs: list[RunInfo]) -> list[RunInfo]:
+    """Each run with discriminator-driven samplers (``eval.refine``) becomes one row per sampler beside G: the
+    key ``sampler`` ("G", "G + DRS", ...) is added to every run's config, so that groups differ by it."""
+    if not any(run.refined for run in runs):
+        return runs
+    out = []
+    for run in runs:
+        run.config["sampler"] = "G"
+        out.append(run)
+        for row in run.refined.values():
+            config = {**run.config, "sampler": row.get("label")}
+            out.append(dataclasses.replace(run, config=config, metrics=dict(row.get("metrics") or {}), refined={}))
+    return out
 
 
 def _load_sweep(path: Path) -> list[RunInfo]:
@@ -199,15 +211,17 @@ def load_runs(paths: Sequence[str | Path]) -> list[RunInfo]:
                                 f"and holds none")
     if not runs:
         raise UserError("compare: no runs found in " + ", ".join(str(p) for p in paths))
-    return runs
+    return with_refined(runs)
 
 
 # ---------------------------------------------------------------------------------- grouping and statistics
-def _canon(value: Any) -> str:
+def canon(value: Any) -> str:
+    """A value as canonical JSON text (to compare configuration values)."""
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _identity(run: RunInfo, keys: set[str] | None = None) -> dict[str, Any]:
+def identity(run: RunInfo, keys: set[str] | None = None) -> dict[str, Any]:
+    """The run's flattened configuration without the keys that do not change results (and only ``keys``)."""
     return {k: v for k, v in run.config.items() if k not in NUISANCE_KEYS and (keys is None or k in keys)}
 
 
@@ -220,16 +234,16 @@ def shared_keys(runs: Sequence[RunInfo]) -> set[str]:
 def group_runs(runs: Sequence[RunInfo], preferred_keys: Sequence[str] = ()) -> tuple[list[Group], list[str]]:
     """Group runs whose configurations agree except for the seed; label groups by the varying keys."""
     common_keys = shared_keys(runs)
-    identities = [_identity(r, common_keys) for r in runs]
+    identities = [identity(r, common_keys) for r in runs]
     keys = sorted(common_keys)
-    distinct = {k: len({_canon(ident.get(k, "—")) for ident in identities}) for k in keys}
+    distinct = {k: len({canon(ident.get(k, "—")) for ident in identities}) for k in keys}
     varying = [k for k in keys if distinct[k] > 1]
     # grid keys in grid order first, then the keys that tell most groups apart
     varying.sort(key=lambda k: (preferred_keys.index(k) if k in preferred_keys else len(preferred_keys),
                                 -distinct[k], k))
     groups: dict[str, Group] = {}
     for run, ident in zip(runs, identities):
-        gid = _canon(ident)
+        gid = canon(ident)
         if gid not in groups:
             shown = varying or [k for k in FALLBACK_LABEL_KEYS if k in ident]
             values = {k: ident.get(k) for k in shown}
@@ -259,21 +273,21 @@ def mean_se(values: Sequence[float]) -> tuple[float | None, float | None, int]:
 
 
 def metric_columns(runs: Sequence[RunInfo]) -> list[str]:
+    """The numeric metric keys of ``runs`` in the order the metric registry gives (others alphabetically)."""
+    from ..metrics import metric_columns as ordered  # torch-free at import: sweep workers import this module
+
     names: set[str] = set()
     for run in runs:
         names.update(k for k, v in run.metrics.items() if _number(v) is not None)
-    return [m for m in METRIC_ORDER if m in names] + sorted(names - set(METRIC_ORDER))
+    return ordered(names)
 
 
 def primary_metrics(metrics: Sequence[str]) -> list[tuple[str, bool]]:
-    """The sort keys: (metric, higher is better)."""
-    if "modes" in metrics:
-        return [("modes", True)] + ([("kl", False)] if "kl" in metrics else [])
-    if "fid" in metrics:
-        return [("fid", False)]
-    if metrics:
-        return [(metrics[0], metrics[0] in HIGHER_IS_BETTER)]
-    return []
+    """The sort keys, (metric, higher is better), from the metric registry's facts: e.g. modes covered
+    then KL for 2-D mixtures, FID for images; a key no metric declares ranks lowest first."""
+    from ..metrics import table_ranking
+
+    return table_ranking(list(metrics))
 
 
 def summarize(groups: Sequence[Group], metrics: Sequence[str], costs: Sequence[str]) -> None:
@@ -396,113 +410,11 @@ def compare(paths: Sequence[str | Path], out: str | Path, title: str | None = No
     headers, rows = table_rows(groups, metrics, costs)
     markdown = markdown_table(headers, rows)
     files = {"table.md": out / "table.md", "table.csv": out / "table.csv", "runs.csv": out / "runs.csv"}
-    _atomic_write(files["table.md"], markdown)
-    _atomic_write(files["table.csv"], rows_to_csv(csv_rows(groups, varying, metrics, costs)))
-    _atomic_write(files["runs.csv"], rows_to_csv(run_rows(groups, metrics)))
+    atomic_write_text(files["table.md"], markdown)
+    atomic_write_text(files["table.csv"], rows_to_csv(csv_rows(groups, varying, metrics, costs)))
+    atomic_write_text(files["runs.csv"], rows_to_csv(run_rows(groups, metrics)))
     comparison = Comparison(out, runs, groups, metrics, costs, primary, varying, markdown, files)
+    from .compare_report import make_plots, write_compare_report
     figures = make_plots(comparison) if plots else []
     files["report.html"] = write_compare_report(comparison, figures, [str(p) for p in paths], title)
     return comparison
-
-
-def make_plots(comparison: Comparison, max_groups: int = 10, max_seeds: int = 3) -> list[tuple[str, Path]]:
-    """Write ``plots/*.png``; returns ``[(caption, path), ...]`` in report order."""
-    from ..report import plots as P
-
-    plot_dir = comparison.out / "plots"
-    shown = comparison.groups[:max_groups]
-    more = ""
-    if len(comparison.groups) > max_groups:
-        more = f" (the best {max_groups} of {len(comparison.groups)} configurations)"
-    labels = {id(g): f"#{i} {g.label}" for i, g in enumerate(comparison.groups, 1)}
-    figures: list[tuple[str, Path]] = []
-    seeds_shown = max(1, min(max_seeds, max(len(g.completed) for g in shown) if shown else 1))
-
-    def panel(group: Group, k: int) -> tuple[str, Path | None]:
-        runs = group.completed or group.runs
-        if k >= len(runs):
-            return (f"{labels[id(group)]}", None)
-        run = runs[k]
-        state = "" if run.status == "completed" else f" ({run.status})"
-        return (f"{labels[id(group)]} · seed {run.seed}{state}", run.sample_image)
-
-    if len(shown) <= 6:  # configurations side by side, one row per seed
-        panels = [panel(g, k) for k in range(seeds_shown) for g in shown]
-        ncols = len(shown)
-    else:  # one row per configuration, seeds side by side
-        panels = [panel(g, k) for g in shown for k in range(seeds_shown)]
-        ncols = seeds_shown
-    if shown:
-        kinds = {str(r.config.get("data.name")) for g in shown for r in g.runs}
-        points = any(r.metrics.get("modes") is not None for g in shown for r in g.runs) or kinds <= {"ring", "grid"}
-        what = "2-D final samples with the mode centres (×)" if points else "final image samples"
-        figures.append((f"{what}, each configuration side by side{more}",
-                        P.plot_sample_panels(panels, plot_dir / "samples.png", ncols=ncols)))
-    curve_groups = {labels[id(g)]: [r.records for r in g.runs if r.records] for g in shown}
-    curve_groups = {k: v for k, v in curve_groups.items() if v}
-    if curve_groups:
-        logged = [m for m in comparison.metrics[:6]
-                  if any(m in rec for runs in curve_groups.values() for recs in runs for rec in recs)]
-        if logged:
-            path = P.plot_metric_curves(curve_groups, logged, plot_dir / "metrics.png")
-            figures.append((f"{', '.join(logged)} against step and wall-clock time; band: ± standard error over "
-                            f"seeds{more}", path))
-        if any("loss_g" in rec for runs in curve_groups.values() for recs in runs for rec in recs):
-            figures.append((f"per-player losses and gradient norms; band: ± standard error over seeds{more}",
-                            P.plot_player_curves(curve_groups, plot_dir / "players.png")))
-    return figures
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
-# ---------------------------------------------------------------------------------- report.html
-def write_compare_report(comparison: Comparison, figures: Sequence[tuple[str, Path]], inputs: Sequence[str],
-                         title: str | None = None) -> Path:
-    """``out/report.html``: the table, failures, plots, per-run results and the configurations."""
-    import yaml
-
-    from ..report import html as H
-
-    c = comparison
-    parts: list[str] = []
-    order = ", then ".join(f"{m} ({'highest' if hi else 'lowest'} first)" for m, hi in c.primary) or "input order"
-    parts.append(f"<p>{len(c.runs)} runs in {len(c.groups)} configurations from {H.esc(', '.join(inputs))}. "
-                 f"Values are mean ± standard error over the completed seeds of each configuration; "
-                 f"sorted by {H.esc(order)}.</p>")
-    headers, rows = table_rows(c.groups, c.metrics, c.costs)
-    parts.append("<h2>Results</h2>")
-    parts.append(H.table(headers, rows, numeric=[h not in ("configuration", "notes") for h in headers],
-                         row_classes=["bad" if not g.completed else "" for g in c.groups]))
-    bad = [r for g in c.groups for r in g.runs if r.status != "completed"]
-    if bad:
-        parts.append("<h2>Runs that did not complete</h2>")
-        parts.append(H.table(["run", "status", "error"], [[r.name, r.status, r.error or ""] for r in bad],
-                             numeric=[False, False, False]))
-    if figures:
-        parts.append("<h2>Plots</h2>")
-        parts.extend(H.figure(path, caption) for caption, path in figures)
-    parts.append("<h2>Runs</h2>")
-    per_run = run_rows(c.groups, c.metrics)
-    run_headers = ["configuration", "run", "seed", "status", *c.metrics, *c.costs]
-    parts.append(H.table(run_headers, [[row.get(h) for h in run_headers] for row in per_run],
-                         row_classes=["" if row["status"] == "completed" else "bad" for row in per_run]))
-    parts.append("<h2>Configurations</h2>")
-    identities = [_identity(r, shared_keys(c.runs)) for r in c.runs]
-    common = {k: v for k, v in identities[0].items()
-              if all(_canon(ident.get(k, "—")) == _canon(v) for ident in identities[1:])} if identities else {}
-    from ..config import nest
-
-    parts.append("<h3>Shared by all runs</h3>")
-    parts.append(H.pre(yaml.safe_dump(nest(common), sort_keys=False) if common else "(nothing)"))
-    if c.varying:
-        parts.append("<h3>Per configuration</h3>")
-        parts.append(H.table(["#", *c.varying], [[i, *(value_text(g.values.get(k)) for k in c.varying)]
-                                                 for i, g in enumerate(c.groups, 1)],
-                             numeric=[True] + [False] * len(c.varying)))
-    for i, group in enumerate(c.groups, 1):
-        config = nest(_identity(group.runs[0]))
-        parts.append(H.details(f"#{i} {group.label}: full configuration",
-                               H.pre(yaml.safe_dump(config, sort_keys=False))))
-    return H.write_page(c.out / "report.html", title or "saddlepoint comparison", parts)

@@ -16,7 +16,20 @@ equilibrium. Everything is float64.
   the project's (``saddlepoint.losses.LOSSES``, applied to the logits d_real = D(0), d_fake = D(θ)),
   with an optional penalty from ``saddlepoint.losses.build_penalty`` (e.g. ``r1``: γ/2·ψ² here).
   Equilibrium (θ, ψ) = (0, 0). Unregularised gradient descent does not converge to it; R1/R2 make it
-  converge (their Theorems 3.3 and 4.1).
+  converge (their Theorems 3.3 and 4.1). The losses declare the logits (Gauss–Newton curvature,
+  :class:`~saddlepoint.optim.newton.DeclaredLosses`).
+* Scalar minimax games (Wang, Zhang & Ba 2020, "On solving minimax optimization locally: a follow-the-ridge
+  approach", §5: their g₁, g₂ and a non-quadratic one), x minimises f, y maximises it (losses f, −f), start
+  (``x0``, ``y0``):
+
+  - ``local-minimax`` — f = −3x² + 4xy − y²: the origin is a strict local minimax (f_yy = −2 < 0 and the Schur
+    complement S = f_xx − f_xy² / f_yy = −6 + 8 = 2 > 0) but not a local Nash equilibrium (f_xx = −6 < 0).
+    Simultaneous GDA diverges from it (double eigenvalue 1 + 2η), Follow-the-Ridge converges, and the literal
+    per-player Newton step diverges for every step size (``saddlepoint.optim.newton``);
+  - ``non-minimax`` — f = 3x² + 4xy + y²: the origin is a stationary point that is no local minimax (f_yy = 2 > 0,
+    S = −2); simultaneous GDA converges to it (double eigenvalue 1 − 2η), Follow-the-Ridge is repelled;
+  - ``sin-minimax`` — f = (x² + 1)(2 + sin y): local minimax (a local Nash point too) at (0, π/2), where
+    f_xx = 6, f_xy = 0, f_yy = −1.
 """
 
 from __future__ import annotations
@@ -28,32 +41,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .. import checks
 from ..errors import ConfigError
 from ..registry import Registry
 
 DTYPE = torch.float64
-
-
-def _int(key: str, value: Any, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{key}: expected an integer ≥ {minimum}, got {value!r}")
-    return int(value)
-
-
-def _float(key: str, value: Any, *, positive: bool = False, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if not ok or (positive and value <= 0):
-        need = "a positive number" if positive else "a finite number"
-        raise ConfigError(f"{key}: expected {need}, got {value!r}")
-    return float(value)
-
-
-def _bool(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    return value
 
 
 def _str_or_none(key: str, value: Any) -> str | None:
@@ -116,7 +108,7 @@ class BilinearGame(Game):
     """f = xᵀAy + bᵀx + cᵀy; losses (f, −f). The start is the equilibrium plus a seeded N(0, I) offset
     unless ``x0``/``y0`` are given (Python API)."""
 
-    options = {"dim": (lambda k, v: _int(k, v, 1), 2), "bias": (_bool, True)}
+    options = {"dim": (checks.positive_int, 2), "bias": (checks.boolean, True)}
 
     def __init__(
         self,
@@ -156,7 +148,7 @@ class BilinearGame(Game):
 class QuadraticGame(Game):
     """f = ½xᵀPx + xᵀAy − ½yᵀQy, P, Q = BBᵀ/dim + μI; losses (f, −f); equilibrium 0."""
 
-    options = {"dim": (lambda k, v: _int(k, v, 1), 2), "mu": (lambda k, v: _float(k, v, positive=True), 0.5)}
+    options = {"dim": (checks.positive_int, 2), "mu": (checks.positive, 0.5)}
 
     def __init__(
         self,
@@ -213,9 +205,9 @@ class DiracGAN(Game):
     options = {
         "loss": (lambda k, v: _str_or_none(k, v) or "ns", "ns"),
         "penalty": (_str_or_none, None),
-        "penalty_weight": (lambda k, v: _float(k, v, allow_none=True), None),
-        "theta0": (_float, 1.0),
-        "psi0": (_float, 1.0),
+        "penalty_weight": (lambda k, v: checks.number(k, v, none=True), None),
+        "theta0": (checks.number, 1.0),
+        "psi0": (checks.number, 1.0),
     }
     default_lr = 0.1
     labels = ("θ (generator)", "ψ (discriminator)")
@@ -233,11 +225,14 @@ class DiracGAN(Game):
         self.real = torch.zeros(1, 1, dtype=DTYPE)
 
     def losses(self) -> list[Tensor]:
+        from ..optim.newton import DeclaredLosses
+
         fake = self.theta.reshape(1, 1)
-        loss_g, loss_d = self.loss_fn(self.D(self.real), self.D(fake))
+        d_real, d_fake = self.D(self.real), self.D(fake)
+        loss_g, loss_d = self.loss_fn(d_real, d_fake)
         if self.penalty is not None:
             loss_d = loss_d + self.penalty(self.D, self.real, fake)
-        return [loss_g, loss_d]
+        return DeclaredLosses([loss_g, loss_d], outputs={0: [d_fake], 1: [d_real, d_fake]})
 
     def after_step(self) -> None:
         if self.penalty is not None:
@@ -247,7 +242,60 @@ class DiracGAN(Game):
         return [torch.zeros(1, dtype=DTYPE), torch.zeros(1, dtype=DTYPE)]
 
 
+class ScalarMinimax(Game):
+    """f(x, y) with scalar players; x minimises f, y maximises it: losses (f, −f). Start (``x0``, ``y0``)."""
+
+    options = {"x0": (checks.number, 1.0), "y0": (checks.number, 1.0)}
+    labels = ("x (player 0, min)", "y (player 1, max)")
+    #: the equilibrium (x, y)
+    point_star: tuple[float, float] = (0.0, 0.0)
+
+    def __init__(self, seed: int = 0, **options: Any) -> None:
+        super().__init__(seed, **options)
+        self.x = _param(torch.tensor([float(self.opts["x0"])], dtype=DTYPE))
+        self.y = _param(torch.tensor([float(self.opts["y0"])], dtype=DTYPE))
+        self.players = [[self.x], [self.y]]
+
+    def f(self, x: Tensor, y: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def losses(self) -> list[Tensor]:
+        f = self.f(self.x, self.y).sum()
+        return [f, -f]
+
+    def equilibrium(self) -> list[Tensor]:
+        return [torch.tensor([v], dtype=DTYPE) for v in self.point_star]
+
+
+class LocalMinimax(ScalarMinimax):
+    """f = −3x² + 4xy − y² (Wang et al. 2020, g₁): a strict local minimax at 0 that is not a local Nash
+    equilibrium."""
+
+    def f(self, x: Tensor, y: Tensor) -> Tensor:
+        return -3 * x**2 + 4 * x * y - y**2
+
+
+class NonMinimax(ScalarMinimax):
+    """f = 3x² + 4xy + y² (Wang et al. 2020, g₂): a stationary point at 0 that is not a local minimax."""
+
+    def f(self, x: Tensor, y: Tensor) -> Tensor:
+        return 3 * x**2 + 4 * x * y + y**2
+
+
+class SinMinimax(ScalarMinimax):
+    """f = (x² + 1)(2 + sin y): local minimax at (0, π/2)."""
+
+    options = {"x0": (checks.number, 0.5), "y0": (checks.number, 1.0)}
+    point_star = (0.0, math.pi / 2)
+
+    def f(self, x: Tensor, y: Tensor) -> Tensor:
+        return (x**2 + 1) * (2 + torch.sin(y))
+
+
 GAMES: Registry[type[Game]] = Registry("game")
 GAMES.register("bilinear")(BilinearGame)
 GAMES.register("quadratic")(QuadraticGame)
 GAMES.register("dirac")(DiracGAN)
+GAMES.register("local-minimax")(LocalMinimax)
+GAMES.register("non-minimax")(NonMinimax)
+GAMES.register("sin-minimax")(SinMinimax)

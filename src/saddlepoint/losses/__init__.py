@@ -1,7 +1,9 @@
 """Adversarial losses and discriminator penalties, by name.
 
-``LOSSES.get(name)(d_real, d_fake) -> (loss_g, loss_d)``; ``build_penalty(name, weight)`` returns a
-:class:`Penalty` whose call is added to D's loss and whose ``after_step`` runs after D's update.
+``build_loss(name, **options)(d_real, d_fake) -> (loss_g, loss_d)``; ``build_penalties(cfg.loss)`` returns
+the configured :class:`Penalty` objects (``.name``, ``.weight``, ``.options``), whose call is added to D's loss
+and whose ``after_step`` runs after D's update; ``penalty_options(name, options)`` validates one penalty's
+settings against its registration.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ from .adversarial import LOSSES, build_loss, hinge, least_squares, minimax, non_
 from .penalties import (
     PENALTIES,
     DRAGANPenalty,
+    FunctionPenalty,
     GradientPenalty,
     Penalty,
     R1Penalty,
     R2Penalty,
     WeightClipping,
+    build_penalties,
     build_penalty,
     input_gradients,
+    penalty_options,
     per_sample_norms,
 )
 
@@ -24,18 +29,21 @@ __all__ = [
     "LOSSES",
     "PENALTIES",
     "DRAGANPenalty",
+    "FunctionPenalty",
     "GradientPenalty",
     "Penalty",
     "R1Penalty",
     "R2Penalty",
     "WeightClipping",
     "build_loss",
+    "build_penalties",
     "build_penalty",
     "hinge",
     "input_gradients",
     "least_squares",
     "minimax",
     "non_saturating",
+    "penalty_options",
     "per_sample_norms",
     "wasserstein",
 ]

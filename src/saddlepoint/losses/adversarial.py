@@ -4,15 +4,22 @@ Each loss maps ``(d_real, d_fake)`` — D's raw outputs (logits) on a real and a
 ``(loss_g, loss_d)``: two scalars, means over the batch, that G and D each *minimise*. Sigmoid
 cross-entropies use ``softplus`` (log σ(x) = −softplus(−x), log(1 − σ(x)) = −softplus(x)), which is
 exact and finite for any finite logit; no ``log(σ(x) + ε)``.
+
+Adding a loss is one function plus one registration line; a loss with options declares them as a fact,
+``@LOSSES.register("name", options={"margin": Option(1.0, positive)})``, and receives them as keywords
+(set in a config as ``loss.margin``; :func:`build_loss`).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..checks import options as check_options
 from ..registry import Registry
 
 LossFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
@@ -82,6 +89,12 @@ def hinge(d_real: Tensor, d_fake: Tensor) -> tuple[Tensor, Tensor]:
     return loss_g, loss_d
 
 
-def build_loss(name: str) -> LossFn:
-    """The registered loss ``name`` (a :class:`ConfigError` naming ``loss.name`` if unknown)."""
-    return LOSSES.get(name, key="loss.name")
+def build_loss(name: str, **options: Any) -> LossFn:
+    """The registered loss ``name`` with its declared ``options`` (defaults filled; unknown names and
+    options are a :class:`ConfigError` naming ``loss.name`` / the valid options). A loss without options
+    is returned as registered."""
+    fn = LOSSES.get(name, key="loss.name")
+    declared = LOSSES.facts(name).get("options", {})
+    if not declared and not options:
+        return fn
+    return functools.partial(fn, **check_options("loss", options, declared))

@@ -8,35 +8,30 @@ only, never on G's. Random numbers come from torch's global generator.
 
 Per-sample gradients are taken as ∇_x Σ_i D(x_i); this is the gradient of each D(x_i) with respect to
 its own x_i only when D treats samples independently (no BatchNorm in D in training mode).
+
+Adding a penalty is one class (a :class:`Penalty` subclass) or one function ``fn(D, real, fake, **options)``
+returning the unweighted penalty, plus one registration line declaring its default weight and its options
+(each with a default and a validator from :mod:`saddlepoint.checks`)::
+
+    @PENALTIES.register("gp", weight=10.0, options={"one_sided": Option(False, boolean), ...})
+
+Configs set them as ``loss.penalty: {gp: {weight: 10, one_sided: true}}`` (:func:`build_penalties`).
 """
 
 from __future__ import annotations
 
-import inspect
-import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from ..checks import Option, boolean, non_negative, positive
+from ..checks import options as check_options
 from ..errors import ConfigError
 from ..registry import Registry
 
-PENALTIES: Registry[type[Penalty]] = Registry("penalty")
-
-
-def _check_number(key: str, value: object, *, positive: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
-        need = "a positive number" if positive else "a non-negative number"
-        raise ConfigError(f"{key}: expected {need}, got {value!r}")
-    return float(value)
-
-
-def _check_bool(key: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    return value
+PENALTIES: Registry[Any] = Registry("penalty")
 
 
 def _same_shape(name: str, real: Tensor, fake: Tensor) -> None:
@@ -66,18 +61,20 @@ def _per_sample_uniform(x: Tensor) -> Tensor:
 
 
 class Penalty:
-    """Base class: no penalty. Subclasses set ``name`` and ``default_weight`` and override
-    :meth:`__call__` and/or :meth:`after_step`."""
+    """Base class: no penalty. A registered subclass reads its ``weight`` default and declared ``options``
+    from its registration facts; each option becomes an attribute. Override :meth:`__call__` (the
+    weighted penalty) and/or :meth:`after_step`."""
 
     name: str = "none"
     default_weight: float = 0.0
 
     def __init__(self, weight: float | None = None, **options: Any) -> None:
-        if options:
-            raise ConfigError(f"penalty {self.name}: unknown option(s) {', '.join(sorted(options))}")
-        self.weight = _check_number(
-            f"loss.{self.name}_weight", self.default_weight if weight is None else weight
-        )
+        facts = PENALTIES.facts(self.name) if self.name in PENALTIES else {}
+        default = facts.get("weight", self.default_weight)
+        self.weight = non_negative(f"loss.{self.name}_weight", default if weight is None else weight)
+        self.options = check_options(f"loss.penalty.{self.name}", options, facts.get("options", {}))
+        for key, value in self.options.items():
+            setattr(self, key, value)
 
     def __call__(self, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
         """The weighted penalty, a scalar to add to D's loss."""
@@ -87,10 +84,23 @@ class Penalty:
         """Called after every update of D; default no-op."""
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(weight={self.weight})"
+        extra = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}(weight={self.weight}{extra})"
 
 
-@PENALTIES.register("gp")
+class FunctionPenalty(Penalty):
+    """A penalty registered as a function ``fn(D, real, fake, **options) -> unweighted scalar``."""
+
+    def __init__(self, name: str, fn: Callable[..., Tensor], weight: float | None = None, **options: Any) -> None:
+        self.name, self.fn = name, fn
+        super().__init__(weight, **options)
+
+    def __call__(self, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        return self.weight * self.fn(D, real, fake, **self.options)
+
+
+@PENALTIES.register("gp", weight=10.0,
+                    options={"one_sided": Option(False, boolean), "target": Option(1.0, non_negative)})
 class GradientPenalty(Penalty):
     """WGAN-GP (Gulrajani et al. 2017, eq. 3): λ E_x̂ (‖∇_x̂ D(x̂)‖₂ − target)², default λ = 10.
 
@@ -100,12 +110,8 @@ class GradientPenalty(Penalty):
     """
 
     name = "gp"
-    default_weight = 10.0
-
-    def __init__(self, weight: float | None = None, one_sided: bool = False, target: float = 1.0) -> None:
-        super().__init__(weight)
-        self.one_sided = _check_bool("loss.gp.one_sided", one_sided)
-        self.target = _check_number("loss.gp.target", target)
+    one_sided: bool
+    target: float
 
     def __call__(self, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
         _same_shape(self.name, real, fake)
@@ -118,7 +124,7 @@ class GradientPenalty(Penalty):
         return self.weight * gap.square().mean()
 
 
-@PENALTIES.register("dragan")
+@PENALTIES.register("dragan", weight=10.0, options={"scale": Option(0.5, non_negative)})
 class DRAGANPenalty(Penalty):
     """DRAGAN (Kodali et al. 2017): a gradient penalty around the real data, default λ = 10.
 
@@ -129,11 +135,7 @@ class DRAGANPenalty(Penalty):
     """
 
     name = "dragan"
-    default_weight = 10.0
-
-    def __init__(self, weight: float | None = None, scale: float = 0.5) -> None:
-        super().__init__(weight)
-        self.scale = _check_number("loss.dragan.scale", scale)
+    scale: float
 
     def __call__(self, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
         real = real.detach()
@@ -143,7 +145,7 @@ class DRAGANPenalty(Penalty):
         return self.weight * gap.square().mean()
 
 
-@PENALTIES.register("r1")
+@PENALTIES.register("r1", weight=10.0)
 class R1Penalty(Penalty):
     """R1 (Mescheder et al. 2018, eq. 9): γ/2 · E_x ‖∇_x D(x)‖² on REAL data, default γ = 10.
 
@@ -151,7 +153,6 @@ class R1Penalty(Penalty):
     """
 
     name = "r1"
-    default_weight = 10.0
 
     def _data(self, real: Tensor, fake: Tensor) -> Tensor:
         return real
@@ -161,7 +162,7 @@ class R1Penalty(Penalty):
         return 0.5 * self.weight * grad.square().reshape(grad.shape[0], -1).sum(1).mean()
 
 
-@PENALTIES.register("r2")
+@PENALTIES.register("r2", weight=10.0)
 class R2Penalty(R1Penalty):
     """R2 (Mescheder et al. 2018, eq. 10): γ/2 · E ‖∇_x D(x)‖² on GENERATED data (detached from G),
     default γ = 10."""
@@ -172,18 +173,16 @@ class R2Penalty(R1Penalty):
         return fake
 
 
-@PENALTIES.register("clip")
+@PENALTIES.register("clip", weight=0.01)
 class WeightClipping(Penalty):
     """WGAN weight clipping (Arjovsky et al. 2017, Algorithm 1): after each D update every D
     parameter is clamped to [−c, c]; ``weight`` is c, default 0.01. Adds nothing to the loss."""
 
     name = "clip"
-    default_weight = 0.01
 
-    def __init__(self, weight: float | None = None) -> None:
-        super().__init__(weight)
-        if self.weight <= 0:
-            raise ConfigError(f"loss.clip_weight: expected a positive clipping bound, got {self.weight!r}")
+    def __init__(self, weight: float | None = None, **options: Any) -> None:
+        super().__init__(weight, **options)
+        positive("loss.clip_weight", self.weight)  # a clipping bound of 0 would zero D
 
     def after_step(self, D: nn.Module) -> None:
         with torch.no_grad():
@@ -191,15 +190,50 @@ class WeightClipping(Penalty):
                 p.clamp_(-self.weight, self.weight)
 
 
+def penalty_options(name: str, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``{"weight": ..., **options}`` of penalty ``name``, validated and filled with the declared defaults
+    (unknown names and options: a :class:`ConfigError` naming the valid ones)."""
+    entry = PENALTIES.get(name, key="loss.penalty")
+    facts = PENALTIES.facts(name)
+    given = dict(given or {})
+    weight = given.pop("weight", None)
+    default = facts.get("weight", getattr(entry, "default_weight", 0.0))
+    weight = non_negative(f"loss.penalty.{name}.weight", default if weight is None else weight)
+    declared = facts.get("options", {})
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        valid = ", ".join(["weight", *sorted(declared)])
+        raise ConfigError(f"loss.penalty.{name}: unknown option(s) {', '.join(unknown)}; valid: {valid}")
+    return {"weight": weight, **check_options(f"loss.penalty.{name}", given, declared)}
+
+
 def build_penalty(name: str, weight: float | None = None, **options: Any) -> Penalty:
     """The registered penalty ``name`` with ``weight`` (``None``: its documented default) and options.
 
     Unknown names, options and invalid values raise :class:`ConfigError`.
     """
-    cls = PENALTIES.get(name, key="loss.penalty")
-    accepted = set(list(inspect.signature(cls.__init__).parameters)[2:])
-    unknown = sorted(set(options) - accepted)
+    entry = PENALTIES.get(name, key="loss.penalty")
+    declared = PENALTIES.facts(name).get("options", {})
+    unknown = sorted(set(options) - set(declared))
     if unknown:
-        valid = ", ".join(sorted(accepted)) or "none"
+        valid = ", ".join(sorted(declared)) or "none"
         raise ConfigError(f"loss.penalty: {name} has no option(s) {', '.join(unknown)} (valid: {valid})")
-    return cls(weight, **options)
+    if isinstance(entry, type) and issubclass(entry, Penalty):
+        return entry(weight, **options)
+    return FunctionPenalty(name, entry, weight, **options)
+
+
+def build_penalties(spec: Any) -> list[Penalty]:
+    """The penalties a config asks for, in order: ``spec`` is ``cfg.loss`` (its ``penalty`` mapping name →
+    options, ``weight`` included), such a mapping, or a list of names (default settings)."""
+    penalties = getattr(spec, "penalty", spec)
+    if isinstance(penalties, str):
+        penalties = [penalties]
+    if not isinstance(penalties, Mapping):
+        penalties = {name: {} for name in (penalties or ())}
+    out = []
+    for name, given in penalties.items():
+        settings = dict(given or {})
+        weight = settings.pop("weight", None)
+        out.append(build_penalty(name, weight, **settings))
+    return out

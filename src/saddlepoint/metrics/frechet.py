@@ -11,10 +11,13 @@ decomposition of a non-symmetric product), which is slower and can return spurio
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
-from .features import feature_stats
+from .evaluate import METRICS, EvalContext, need_samples
+from .stats import feature_stats
 
 
 def _as64(a: object) -> np.ndarray:
@@ -54,3 +57,14 @@ def fid_from_features(real: object, fake: object) -> float:
     mu1, s1 = feature_stats(torch.as_tensor(real))
     mu2, s2 = feature_stats(torch.as_tensor(fake))
     return frechet_distance(mu1, s1, mu2, s2)
+
+
+@METRICS.register("fid", best={"fid": "min"}, primary="fid", needs="features", kinds=("images",), priority=1,
+                  column=3)
+def metric_fid(samples: torch.Tensor, dataset: Any, ctx: EvalContext | None = None) -> dict[str, Any]:
+    """Fréchet distance between generated and real feature statistics (Heusel et al. 2017)."""
+    ctx = ctx or EvalContext()
+    need_samples(len(samples), 2, "fid")
+    real = ctx.real_stats(dataset)
+    mu, sigma = feature_stats(ctx.fake_features(samples, dataset))
+    return {"fid": frechet_distance(real.mu, real.sigma, mu, sigma)}

@@ -14,8 +14,11 @@ shipped MNIST classifier for digits): scores from different networks are not com
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
+
+from .evaluate import METRICS, EvalContext, need_samples
 
 
 def inception_score(logits: torch.Tensor, splits: int = 10) -> dict[str, float]:
@@ -39,3 +42,12 @@ def inception_score(logits: torch.Tensor, splits: int = 10) -> dict[str, float]:
         scores.append(math.exp(float(kl.mean())))
     t = torch.tensor(scores, dtype=torch.float64)
     return {"is": float(t.mean()), "is_std": float(t.std(unbiased=True)) if splits > 1 else 0.0}
+
+
+@METRICS.register("is", best={"is": "max", "is_std": None}, primary="is", needs="logits", kinds=("images",),
+                  priority=5, column=5)
+def metric_is(samples: torch.Tensor, dataset: Any, ctx: EvalContext | None = None) -> dict[str, Any]:
+    """Inception Score (Salimans et al. 2016) from the feature network's logits, ``eval.is_splits``."""
+    ctx = ctx or EvalContext()
+    need_samples(len(samples), ctx.cfg.is_splits, "is")
+    return inception_score(ctx.fake_logits(samples, dataset), splits=ctx.cfg.is_splits)

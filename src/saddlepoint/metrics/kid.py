@@ -13,7 +13,11 @@ negative when the two distributions are equal.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+
+from .evaluate import METRICS, EvalContext, need_samples
 
 
 def polynomial_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -59,3 +63,14 @@ def kid(
         values[s] = mmd2_unbiased(real[i], fake[j])
     std = float(values.std(unbiased=True)) if subsets > 1 else 0.0
     return {"kid": float(values.mean()), "kid_std": std}
+
+
+@METRICS.register("kid", best={"kid": "min", "kid_std": None}, primary="kid", needs="features", kinds=("images",),
+                  priority=2, column=4)
+def metric_kid(samples: torch.Tensor, dataset: Any, ctx: EvalContext | None = None) -> dict[str, Any]:
+    """Kernel Inception Distance (Bińkowski et al. 2018): mean and std over seeded subsets."""
+    ctx = ctx or EvalContext()
+    need_samples(len(samples), 2, "kid")
+    real = ctx.real_stats(dataset)
+    return kid(real.features, ctx.fake_features(samples, dataset), subsets=ctx.cfg.kid_subsets,
+               subset_size=ctx.cfg.kid_subset_size, seed=0)

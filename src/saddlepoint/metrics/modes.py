@@ -10,8 +10,13 @@ sample at all the histogram is undefined and ``kl`` is reported as log K (the KL
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
+
+from ..errors import ConfigError
+from .evaluate import METRICS, EvalContext
+from .extractors import classify_digits
 
 
 def mode_stats(
@@ -51,3 +56,33 @@ def stacked_mode_stats(labels: torch.Tensor, n_modes: int = 1000) -> dict[str, f
     p = counts / len(lab)
     nz = p > 0
     return {"modes": int(nz.sum()), "kl": float((p[nz] * torch.log(p[nz] * n_modes)).sum())}
+
+
+def _check_mixture(dataset: Any) -> None:
+    if getattr(dataset, "centers", None) is None:
+        raise ConfigError("eval.metrics: 'modes' needs a 2-D mixture dataset with known centres (ring, grid)")
+
+
+def _check_stacked(dataset: Any) -> None:
+    if tuple(getattr(dataset, "sample_shape", ()))[:1] != (3,):
+        raise ConfigError("eval.metrics: 'stacked-modes' needs 3-channel images (Stacked MNIST)")
+
+
+@METRICS.register("modes", best={"modes": "max", "hq": "max", "kl": "min"}, primary="kl", kinds=("points",),
+                  check=_check_mixture, priority=4, column=1, rank=("modes", "kl"))
+def metric_modes(samples: torch.Tensor, dataset: Any, ctx: EvalContext | None = None) -> dict[str, Any]:
+    """PacGAN mode statistics of 2-D samples (:func:`mode_stats`); tables rank by modes, then KL."""
+    _check_mixture(dataset)
+    return mode_stats(samples, dataset.centers, dataset.std)
+
+
+@METRICS.register("stacked-modes", best={"modes": "max", "kl": "min"}, primary="kl", kinds=("images",),
+                  check=_check_stacked, priority=3, column=2, rank=("modes", "kl"))
+def metric_stacked_modes(samples: torch.Tensor, dataset: Any, ctx: EvalContext | None = None) -> dict[str, Any]:
+    """Stacked-MNIST modes covered and KL to uniform over 1,000 classes (shipped classifier per channel)."""
+    if samples.ndim != 4 or samples.shape[1] != 3:
+        raise ConfigError(
+            f"eval.metrics: 'stacked-modes' needs 3-channel images (Stacked MNIST), got shape {tuple(samples.shape)}"
+        )
+    d = classify_digits(samples)
+    return stacked_mode_stats(d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2])

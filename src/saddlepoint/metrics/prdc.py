@@ -15,7 +15,11 @@ Default k = 5 for all four (Naeem et al.'s choice; Kynkäänniemi et al. use k =
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+
+from .evaluate import METRICS, EvalContext, need_samples
 
 _CHUNK = 1024
 
@@ -65,3 +69,18 @@ def prdc(real_features: torch.Tensor, fake_features: torch.Tensor, k: int = 5) -
     nearest = torch.cat([_sqdist(real[s : s + _CHUNK], fake).min(1).values for s in range(0, len(real), _CHUNK)])
     coverage = float((nearest < r_real).double().mean())
     return {"precision": precision, "recall": recall, "density": density, "coverage": coverage}
+
+
+@METRICS.register("prdc", best={"precision": "max", "recall": "max", "density": "max", "coverage": "max"},
+                  primary="coverage", needs="features", kinds=("images",), priority=6, column=6)
+def metric_prdc(samples: torch.Tensor, dataset: Any, ctx: EvalContext | None = None) -> dict[str, Any]:
+    """Precision/recall (Kynkäänniemi et al. 2019), density/coverage (Naeem et al. 2020); the real
+    features are a seeded subset of as many points as there are generated samples."""
+    ctx = ctx or EvalContext()
+    k = ctx.cfg.prdc_k
+    need_samples(len(samples), k + 1, "prdc")
+    real = ctx.real_stats(dataset).features
+    fake = ctx.fake_features(samples, dataset)
+    if len(real) > len(fake):
+        real = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[: len(fake)]]
+    return prdc(real, fake, k=k)

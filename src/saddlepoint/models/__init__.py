@@ -2,12 +2,15 @@
 
 Every builder has the signature ``builder(sample_shape, z_dim, **options) -> (G, D)`` where
 ``G(z: N×z_dim) -> N×sample_shape`` (with attributes ``z_dim`` and ``sample_shape``) and
-``D(x) -> N`` logits. Add an architecture with ``@MODELS.register("name")``.
+``D(x) -> N`` logits. Add an architecture with ``@MODELS.register("name", resolution=R)`` (``R``: the
+side of the square images it generates, None if it adapts to the data's shape). The MNIST classifier
+shipped for the metrics is in :mod:`.classifier` (not a generator/discriminator pair, so not registered).
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from torch import nn
@@ -16,14 +19,29 @@ from ..errors import ConfigError
 from . import dcgan, mlp  # noqa: F401  (registers the builders)
 from .base import MODELS, init_weights
 
-MODEL_RESOLUTION: dict[str, int | None] = {"mlp": None, "dcgan28": 28, "dcgan32": 32, "dcgan64": 64}
-"""Native image side of each image model; ``None`` for models that take any (flat) sample shape."""
-
 
 def native_resolution(name: str) -> int | None:
-    """Image side the model generates (28, 32, 64), or ``None`` if it adapts to the data's shape."""
-    MODELS.get(name, key="model.name")
-    return MODEL_RESOLUTION.get(name)
+    """Image side the model generates (28, 32, 64), or ``None`` if it adapts to the data's shape: the
+    ``resolution`` fact of its registration."""
+    return MODELS.facts(name, "model.name").get("resolution")
+
+
+class ResolutionView(Mapping[str, "int | None"]):
+    """``MODEL_RESOLUTION[name]``: :func:`native_resolution` as a read-only mapping over the registry."""
+
+    def __getitem__(self, name: str) -> int | None:
+        if name not in MODELS:
+            raise KeyError(name)
+        return native_resolution(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(MODELS.registered())
+
+    def __len__(self) -> int:
+        return len(MODELS.registered())
+
+
+MODEL_RESOLUTION = ResolutionView()
 
 
 def accepted_options(name: str) -> set[str] | None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
-
 from torch import nn
 
 from ..errors import ConfigError
 from ..registry import Registry
 
 MODELS: Registry = Registry("model")
-"""``name → builder(sample_shape, z_dim, **options) -> (G, D)``."""
+"""``name → builder(sample_shape, z_dim, **options) -> (G, D)``; fact ``resolution``: the side of the
+square images the model generates (28, 32, 64), None if it adapts to any sample shape."""
 
 INITS = ("normal", "default")
 
@@ -55,48 +53,6 @@ def finish(
 
 
 # ----------------------------------------------------------------------------- option checking
-
-
-def check_bool(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"model.{name}: expected true or false, got {value!r}")
-    return value
-
-
-def check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"model.{name}: expected a positive integer, got {value!r}")
-    return value
-
-
-def check_positive_float(name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigError(f"model.{name}: expected a positive number, got {value!r}")
-    return float(value)
-
-
-def check_float_range(name: str, value: object, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise ConfigError(f"model.{name}: expected a number in [{lo}, {hi}], got {value!r}")
-    return float(value)
-
-
-def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
-    choices = tuple(choices)
-    if value not in choices:
-        raise ConfigError(f"model.{name}: expected one of {', '.join(choices)}, got {value!r}")
-    return value  # type: ignore[return-value]
-
-
-def check_z_dim(z_dim: object) -> int:
-    if isinstance(z_dim, bool) or not isinstance(z_dim, int) or z_dim < 1:
-        raise ConfigError(f"model.z_dim: expected a positive integer, got {z_dim!r}")
-    return z_dim
 
 
 def check_image_shape(model: str, sample_shape: tuple[int, ...], resolution: int) -> int:

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .base import (
-    INITS,
-    MODELS,
-    check_bool,
-    check_choice,
-    check_float_range,
-    check_image_shape,
-    check_positive_float,
-    check_z_dim,
-    finish,
-    scaled,
-)
+from ..checks import boolean, choice, number, positive, positive_int
+from .base import INITS, MODELS, check_image_shape, finish, scaled
 
 # ----------------------------------------------------------------------------- dcgan28
 
@@ -72,7 +62,7 @@ class DCGAN28Discriminator(nn.Module):
         return self.net(x).reshape(-1)
 
 
-@MODELS.register("dcgan28")
+@MODELS.register("dcgan28", resolution=28)
 def dcgan28(
     sample_shape: tuple[int, ...],
     z_dim: int,
@@ -90,13 +80,13 @@ def dcgan28(
     'same' pads 1 before and 2 after for stride 2, and N(0, 0.02) initialisation (``init='default'``:
     PyTorch's). ``spectral_norm`` normalises D's layers.
     """
-    z_dim = check_z_dim(z_dim)
-    channels = check_image_shape("dcgan28", sample_shape, 28)
-    scale = check_positive_float("scale", scale)
-    negative_slope = check_float_range("negative_slope", negative_slope, 0.0, 1.0)
-    dropout = check_float_range("dropout", dropout, 0.0, 0.99)
-    spectral_norm = check_bool("spectral_norm", spectral_norm)
-    init = check_choice("init", init, INITS)
+    z_dim = positive_int("model.z_dim", z_dim)
+    channels = check_image_shape("dcgan28", sample_shape, MODELS.fact("dcgan28", "resolution"))
+    scale = positive("model.scale", scale)
+    negative_slope = number("model.negative_slope", negative_slope, low=0.0, high=1.0)
+    dropout = number("model.dropout", dropout, low=0.0, high=0.99)
+    spectral_norm = boolean("model.spectral_norm", spectral_norm)
+    init = choice("model.init", init, INITS)
     G = DCGAN28Generator(channels, z_dim, scale, negative_slope)
     D = DCGAN28Discriminator(channels, scale, negative_slope, dropout)
     return finish(G, D, init, spectral_norm)
@@ -158,7 +148,6 @@ class DCGANDiscriminator(nn.Module):
 
 def _dcgan(
     name: str,
-    resolution: int,
     sample_shape: tuple[int, ...],
     z_dim: int,
     scale: float,
@@ -166,14 +155,15 @@ def _dcgan(
     batchnorm_d: bool | None,
     init: str,
 ) -> tuple[nn.Module, nn.Module]:
-    z_dim = check_z_dim(z_dim)
+    z_dim = positive_int("model.z_dim", z_dim)
+    resolution = MODELS.fact(name, "resolution")
     channels = check_image_shape(name, sample_shape, resolution)
-    scale = check_positive_float("scale", scale)
-    spectral_norm = check_bool("spectral_norm", spectral_norm)
+    scale = positive("model.scale", scale)
+    spectral_norm = boolean("model.spectral_norm", spectral_norm)
     if batchnorm_d is None:
         batchnorm_d = not spectral_norm
-    batchnorm_d = check_bool("batchnorm_d", batchnorm_d)
-    init = check_choice("init", init, INITS)
+    batchnorm_d = boolean("model.batchnorm_d", batchnorm_d)
+    init = choice("model.init", init, INITS)
     nf = scaled(64, scale)
     G = DCGANGenerator(channels, z_dim, resolution, nf)
     D = DCGANDiscriminator(channels, resolution, nf, batchnorm_d)
@@ -189,7 +179,7 @@ _DCGAN_DOC = """Standard DCGAN (Radford et al. 2016) for C×{r}×{r} images.
     """
 
 
-@MODELS.register("dcgan32")
+@MODELS.register("dcgan32", resolution=32)
 def dcgan32(
     sample_shape: tuple[int, ...],
     z_dim: int,
@@ -198,10 +188,10 @@ def dcgan32(
     batchnorm_d: bool | None = None,
     init: str = "normal",
 ) -> tuple[nn.Module, nn.Module]:
-    return _dcgan("dcgan32", 32, sample_shape, z_dim, scale, spectral_norm, batchnorm_d, init)
+    return _dcgan("dcgan32", sample_shape, z_dim, scale, spectral_norm, batchnorm_d, init)
 
 
-@MODELS.register("dcgan64")
+@MODELS.register("dcgan64", resolution=64)
 def dcgan64(
     sample_shape: tuple[int, ...],
     z_dim: int,
@@ -210,7 +200,7 @@ def dcgan64(
     batchnorm_d: bool | None = None,
     init: str = "normal",
 ) -> tuple[nn.Module, nn.Module]:
-    return _dcgan("dcgan64", 64, sample_shape, z_dim, scale, spectral_norm, batchnorm_d, init)
+    return _dcgan("dcgan64", sample_shape, z_dim, scale, spectral_norm, batchnorm_d, init)
 
 
 dcgan32.__doc__ = _DCGAN_DOC.format(r=32)

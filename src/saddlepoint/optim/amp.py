@@ -2,8 +2,10 @@
 
 torch's ``GradScaler`` acts on the ``.grad`` fields of a ``torch.optim`` optimizer; the game optimizers
 take their derivatives themselves (``torch.autograd.grad`` in :meth:`GameOptimizer.gradient` and in
-:class:`~saddlepoint.optim.linalg.GameDerivatives`), so the scaling is part of the game-optimizer
-contract instead. With a :class:`LossScaler` attached (``opt.scaler``, see :func:`attach_scaler`):
+:class:`~saddlepoint.optim.derivatives.GameDerivatives`), so the scaling is part of the game-optimizer
+contract instead. With a :class:`LossScaler` attached (``opt.configure(scaler=...)``, or
+:func:`attach_scaler`), held in ``opt.scaler`` and handed by the optimizer to the objects that take its
+derivatives:
 
 * every loss the closure returns is multiplied by the scale ``s`` before anything is differentiated
   (the losses reported by ``step`` are the unscaled ones), so float16 gradients of small losses do not
@@ -25,7 +27,6 @@ work of skipped steps.
 
 from __future__ import annotations
 
-import contextvars
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -35,7 +36,7 @@ from torch import Tensor
 
 from ..errors import ConfigError
 
-__all__ = ["LossScaler", "NonFiniteGradients", "attach_scaler", "current_scaler"]
+__all__ = ["LossScaler", "NonFiniteGradients", "attach_scaler"]
 
 
 class NonFiniteGradients(Exception):
@@ -138,20 +139,11 @@ class LossScaler:
         return f"LossScaler(scale={self.scale}, clean_steps={self.clean_steps}, skipped={self.skipped})"
 
 
-_SCALER: contextvars.ContextVar[LossScaler | None] = contextvars.ContextVar("saddlepoint_scaler", default=None)
-
-
-def current_scaler() -> LossScaler | None:
-    """The scaler of the game optimizer whose step is running (set by ``GameOptimizer.step``)."""
-    return _SCALER.get()
-
-
 def attach_scaler(opt: Any, scaler: LossScaler | None) -> None:
-    """Set ``scaler`` on an optimizer and on any optimizer it wraps (Lookahead's inner): one scale for
-    the whole game."""
-    while opt is not None:
-        opt.scaler = scaler
-        opt = getattr(opt, "inner", None)
+    """Set ``scaler`` on a game optimizer, keeping its ``reduce``: ``opt.configure(scaler=scaler,
+    reduce=opt.reduce)`` (a wrapper such as lookahead forwards it to the optimizer it wraps: one scale for
+    the whole game)."""
+    opt.configure(scaler=scaler, reduce=opt.reduce)
 
 
 class _Scaled(Sequence[Tensor]):

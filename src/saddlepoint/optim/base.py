@@ -19,6 +19,19 @@ What the framework guarantees (so that no method and no user has to think about 
   Hessian-vector / mixed products, so methods can be compared at an equal budget.
 * **Complete state**: ``state_dict()`` holds every buffer a method keeps (moments, past gradients,
   extrapolation points, slow weights, warm starts); a round trip gives identical next steps.
+* **Collaborators are injected** with :meth:`GameOptimizer.configure`: the data-parallel ``reduce`` and
+  the loss ``scaler``; a wrapper (lookahead) forwards them to the optimizer it wraps. Methods hand both
+  to the objects that take derivatives for them (:class:`~saddlepoint.optim.derivatives.GameDerivatives`).
+* **Needs are declared** as attributes that training code reads without importing classes:
+  :attr:`GameOptimizer.requires_double_backward` (second-derivative products through the closure's graph),
+  :attr:`GameOptimizer.wants_pushforward` (a closure's declared pushforward is used) and, on the
+  first-order family, ``gan_scheme`` (the scheme GAN training uses when none is set).
+* **Where gradients come from** (``grad``, for the whole game): ``autograd`` (backpropagation) or ``zo``, zeroth-order
+  estimates from loss values alone with the options ``zo`` (``optim.zo.q``, ...; :mod:`.zeroth_order`), for
+  every method that takes its gradients with :meth:`GameOptimizer.gradient`; an update rule that asks for
+  Hutchinson's diagonal of the player's Hessian (AdaHessian) gets it with the gradient there
+  (:class:`~saddlepoint.optim.rules.Gradient`). :meth:`GameOptimizer.stats` holds the diagnostics to log
+  (zeroth order: evaluations per step and, every ``optim.zo.check_every`` steps, the cosine with autograd).
 * **Loss scaling** (float16 autocast): with a :class:`~saddlepoint.optim.amp.LossScaler` in
   :attr:`GameOptimizer.scaler` the closure's losses are scaled before differentiation, every gradient
   and second-derivative product is unscaled before a method sees it, and a step that meets a
@@ -36,10 +49,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .. import checks
 from ..errors import ConfigError
 from ..registry import Registry
-from .amp import _SCALER, LossScaler, NonFiniteGradients, current_scaler
-from .linalg import _REDUCE, Reduce, straight_through
+from . import zeroth_order
+from .amp import LossScaler, NonFiniteGradients
+from .derivatives import Reduce, straight_through
+from .rules import Gradient
+from .sources import GradientSources
 
 Closure = Callable[[], Sequence[Tensor]]
 
@@ -52,7 +69,7 @@ def as_param_list(player: Iterable[Tensor] | nn.Module) -> list[Tensor]:
     return [p for p in params if p.requires_grad]
 
 
-class _StepEvaluator:
+class StepEvaluator:
     """Calls the closure any number of times within one step with identical randomness and buffers."""
 
     def __init__(self, closure: Closure, buffers: Sequence[Tensor], counts: dict[str, int]) -> None:
@@ -94,7 +111,7 @@ class _StepEvaluator:
                 torch.cuda.set_rng_state_all(self.cuda_rng_after)
 
 
-class GameOptimizer:
+class GameOptimizer(GradientSources):
     """Base class: holds players, per-player hyper-parameters, state and the step machinery.
 
     Subclasses implement :meth:`_step` (one update of the active players, calling ``evaluate()`` as
@@ -102,8 +119,9 @@ class GameOptimizer:
     of tensors and numbers), which :meth:`state_dict` saves.
     """
 
-    #: hyper-parameters with their defaults; every one may be given per player
-    defaults: dict[str, Any] = {"lr": 1e-3, "max_grad_norm": None}
+    #: hyper-parameters with their defaults; every one may be given per player (but ``grad`` and ``zo``, kept in
+    #: :attr:`grad` and :attr:`zo`)
+    defaults: dict[str, Any] = {"lr": 1e-3, "max_grad_norm": None, "grad": "autograd", "zo": {}}
 
     def __init__(
         self,
@@ -117,6 +135,9 @@ class GameOptimizer:
             raise ConfigError("optim: a game needs at least one player")
         self.buffers = list(buffers)
         n = len(self.players)
+        hyper_parameters = nest_dotted(hyper_parameters)
+        if self.rule_needs_hessian_diagonal and "hvp" not in self.defaults:  # e.g. extragradient, base adahessian
+            self.defaults = {**self.defaults, "hvp": "exact", "fd_eps": None}
         unknown = set(hyper_parameters) - set(self.defaults)
         if unknown:
             raise ConfigError(
@@ -124,10 +145,13 @@ class GameOptimizer:
                 f"{type(self).__name__}; valid: {', '.join(sorted(self.defaults))}"
             )
         merged = {**self.defaults, **hyper_parameters}
+        #: where gradients come from (``autograd`` | ``zo``) and the zeroth-order options (:mod:`.zeroth_order`)
+        self.grad: str = checks.choice("optim.grad", merged.pop("grad", "autograd"), ("autograd", "zo"))  # type: ignore
+        self.zo: dict[str, Any] = zeroth_order.zo_options(merged.pop("zo", None))
         self.hp: list[dict[str, Any]] = [{} for _ in range(n)]
         self.shared: dict[str, Any] = {}
         for key, value in merged.items():
-            if key in self.game_level:
+            if key in self.game_level or key in ("hvp", "fd_eps"):
                 self.shared[key] = check_hyper_parameter(key, value, self.defaults.get(key))
                 continue
             values = per_player(value, n, f"optim.{key}")
@@ -137,52 +161,78 @@ class GameOptimizer:
         self.step_count = 0
         self.counts = {"closure": 0, "grad": 0, "hvp": 0}
         self.last_grad_norms: list[float] = [float("nan")] * n
+        #: per player, the norm of each parameter tensor's gradient before clipping (a 1-D tensor in the order of
+        #: ``players[i]``; None before the first gradient): the per-layer gradient health of the log
+        self.last_layer_norms: list[Tensor | None] = [None] * n
         self.last_losses: list[float] = [float("nan")] * n
         #: data parallel: averages gradients and second-derivative products over the workers (one
-        #: flat all-reduce per call, see :mod:`saddlepoint.train.distributed`); None in one process
+        #: flat all-reduce per call); None in one process. Set with :meth:`configure`.
         self.reduce: Reduce | None = None
-        #: float16 autocast: the dynamic loss scaler shared by all players (None: no scaling)
+        #: float16 autocast: the dynamic loss scaler shared by all players (None: no scaling). Set with
+        #: :meth:`configure`.
         self.scaler: LossScaler | None = None
         #: whether the last ``step`` was skipped (non-finite gradients under loss scaling) and undone
         self.last_step_skipped = False
+        #: diagnostics for the log (see :meth:`stats`)
+        self.last_stats: dict[str, float] = {}
+        # within a step: the evaluator, the estimates drawn so far (their seeds), and which evaluations are
+        # stale (the parameters were moved and put back since: their graph cannot be differentiated)
+        self._evaluate: Closure | None = None
+        self._estimates = 0
+        self._epoch = 0
+        self._epochs: dict[int, int] = {}
+        if self.grad == "zo" and self.requires_double_backward:
+            raise ConfigError(f"optim.grad: zo (zeroth-order estimates) serves the first-order methods and rules; "
+                              f"{type(self).__name__} takes second derivatives of the losses")
 
     #: hyper-parameters that belong to the game, not to a player (never split per player)
     game_level: frozenset[str] = frozenset()
     #: whether ``step`` uses a closure's declared pushforward (``losses.pushforward``, see
-    #: :class:`~saddlepoint.optim.linalg.Pushforward`); a closure may skip that bookkeeping otherwise
+    #: :class:`~saddlepoint.optim.derivatives.Pushforward`); a closure may skip that bookkeeping otherwise
     wants_pushforward: bool = False
+    @property
+    def requires_double_backward(self) -> bool:
+        """Whether ``step`` differentiates twice through the closure's graph (second-derivative products): the
+        losses must then be twice differentiable (no compiled modules; autocast only in float16). Here: whether
+        the update rule asks for Hutchinson's diagonal; second-order methods declare True."""
+        return self.rule_needs_hessian_diagonal
+
+    # ------------------------------------------------------------------ collaborators
+    def configure(self, *, reduce: Reduce | None = None, scaler: LossScaler | None = None) -> None:
+        """Install the collaborators of a step: ``reduce`` averages gradients and products over data-parallel
+        workers, ``scaler`` scales the losses of float16 autocast (None: one process, no scaling)."""
+        self.reduce = reduce
+        self.scaler = scaler
+
+    @property
+    def active_scaler(self) -> LossScaler | None:
+        """The loss scaler if one is attached and enabled, else None."""
+        return self.scaler if self.scaler is not None and self.scaler.enabled else None
 
     # ------------------------------------------------------------------ public contract
     def step(self, closure: Closure, players: Sequence[int] | None = None) -> list[float]:
         """Update the players (all, or the indices in ``players``) once; return the losses of the
         first evaluation, as floats."""
         active = list(range(len(self.players))) if players is None else list(players)
-        evaluate = _StepEvaluator(closure, self.buffers, self.counts)
-        scaler = self.scaler if self.scaler is not None and self.scaler.enabled else None
-
-        def tracked() -> Sequence[Tensor]:
-            losses = evaluate()
-            if len(losses) != len(self.players):
-                raise ValueError(
-                    f"closure returned {len(losses)} losses for {len(self.players)} players"
-                )
-            return losses if scaler is None else scaler.scale_losses(losses)
+        evaluate, tracked = self.evaluator(closure)
+        scaler = self.active_scaler
 
         # loss scaling: everything a skipped step may have changed, to put it back
         undo = None
         if scaler is not None:
             undo = ([self.snapshot(i) for i in range(len(self.players))], _clone(self.state),
                     list(self.last_grad_norms))
-        token = _REDUCE.set(self.reduce)
-        token_scaler = _SCALER.set(scaler)
         skipped = False
+        self._evaluate, self._estimates, self._epochs = tracked, 0, {}
+        forward = self.counts.get("forward")
         try:
             self._step(tracked, active)
         except NonFiniteGradients:
             skipped = True
         finally:
-            _SCALER.reset(token_scaler)
-            _REDUCE.reset(token)
+            self._evaluate, self._epochs = None, {}
+        if forward is not None or "forward" in self.counts:
+            self.last_stats["zo_forward"] = float(self.counts.get("forward", 0) - (forward or 0))
         evaluate.finish()
         self.last_step_skipped = skipped
         if skipped:
@@ -201,6 +251,26 @@ class GameOptimizer:
             scaler.update(found_inf=skipped)
         self.last_losses = getattr(evaluate, "first_losses", None) or self.last_losses
         return self.last_losses
+
+    def evaluator(self, closure: Closure) -> tuple[StepEvaluator, Closure]:
+        """The step's view of ``closure``: a :class:`StepEvaluator` (same randomness and buffers at every call from
+        now on) and the callable a method calls, which checks the number of losses and scales them (loss
+        scaling). :meth:`step` makes one for its closure; a method given a second closure (two minibatches) makes
+        one for it."""
+        evaluate = StepEvaluator(closure, self.buffers, self.counts)
+        scaler = self.active_scaler
+
+        def tracked() -> Sequence[Tensor]:
+            losses = evaluate()
+            if len(losses) != len(self.players):
+                raise ValueError(
+                    f"closure returned {len(losses)} losses for {len(self.players)} players"
+                )
+            losses = losses if scaler is None else scaler.scale_losses(losses)
+            self._epochs[id(losses)] = self._epoch
+            return losses
+
+        return evaluate, tracked
 
     def _step(self, evaluate: Closure, active: list[int]) -> None:
         raise NotImplementedError
@@ -233,27 +303,49 @@ class GameOptimizer:
     def gradient(
         self, losses: Sequence[Tensor], i: int, *, create_graph: bool = False, clip: bool = True
     ) -> list[Tensor]:
-        """∇_{θ_i} losses[i] (zeros for unused parameters), norm recorded and clipped per player."""
+        """∇_{θ_i} losses[i] (zeros for unused parameters), norm recorded and clipped per player.
+
+        Without ``create_graph``: with ``grad: zo`` a zeroth-order estimate from loss values
+        (:mod:`.zeroth_order`); when the update rule asks for Hutchinson's diagonal (AdaHessian), a
+        :class:`~saddlepoint.optim.rules.Gradient` carrying it (:func:`~.derivatives.hutchinson_diagonal`). Either
+        way unscaled, averaged over the workers and checked like a backpropagated gradient."""
         params = self.players[i]
-        grads = torch.autograd.grad(
-            losses[i], params, retain_graph=True, create_graph=create_graph, allow_unused=True
-        )
-        self.counts["grad"] += 1
-        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
-        scaler = current_scaler()
+        zeroth = not create_graph and self.grad == "zo"
+        if not create_graph and not zeroth and self.rule_needs_hessian_diagonal:
+            grads, diag = self._with_hessian_diagonal(self._current(losses), i)
+            return Gradient(self.clip(i, grads) if clip else grads, hessian_diagonal=diag)
+        if zeroth:
+            grads = self._zeroth_order(losses, i)
+        else:
+            grads = torch.autograd.grad(
+                self._current(losses)[i], params, retain_graph=True, create_graph=create_graph, allow_unused=True
+            )
+            self.counts["grad"] += 1
+            grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+        grads = self._finish(grads)
+        if zeroth and self._check_due():
+            self.last_stats[f"zo_cosine_{i}"] = zeroth_order.cosine(grads, self._autograd_check(i))
+        if clip:
+            grads = self.clip(i, grads)
+        return grads
+
+    def _finish(self, grads: list[Tensor]) -> list[Tensor]:
+        """Unscale (loss scaling), average over the workers, check for inf/NaN."""
+        scaler = self.active_scaler
         if scaler is not None:  # loss scaling: back to the true gradient (graph included)
             grads = scaler.unscale(grads)
         if self.reduce is not None:  # data parallel: the average over the workers (graph kept local)
             grads = straight_through(grads, self.reduce([g.detach() for g in grads]))
         if scaler is not None:  # after the average: every rank takes the same decision
             scaler.check(grads)
-        if clip:
-            grads = self.clip(i, grads)
         return grads
 
     def clip(self, i: int, grads: list[Tensor]) -> list[Tensor]:
-        """Record ‖g_i‖ and rescale to ``max_grad_norm`` if it is exceeded."""
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else torch.zeros(())
+        """Record ‖g_i‖ (and the norm of each of its tensors, :attr:`last_layer_norms`) and rescale to
+        ``max_grad_norm`` if it is exceeded."""
+        layers = torch.stack(torch._foreach_norm(grads)) if grads else torch.zeros(0)
+        self.last_layer_norms[i] = layers.detach()
+        norm = torch.linalg.vector_norm(layers) if grads else torch.zeros(())
         self.last_grad_norms[i] = float(norm.detach())
         max_norm = self.hp[i].get("max_grad_norm")
         if max_norm is not None and self.last_grad_norms[i] > max_norm:
@@ -276,6 +368,22 @@ class GameOptimizer:
         """``self.state['players'][i]``, created on first use."""
         players = self.state.setdefault("players", [{} for _ in self.players])
         return players[i]
+
+
+def nest_dotted(hyper_parameters: dict[str, Any]) -> dict[str, Any]:
+    """``{"zo.q": 10}`` → ``{"zo": {"q": 10}}``, merged into a ``zo`` mapping given beside it (the analytic-game
+    runner passes ``--set optim.zo.q=10`` that way)."""
+    if not any("." in key for key in hyper_parameters):
+        return hyper_parameters
+    out: dict[str, Any] = {k: v for k, v in hyper_parameters.items() if "." not in k}
+    for key, value in hyper_parameters.items():
+        if "." in key:
+            head, _, rest = key.partition(".")
+            node = out.get(head)
+            node = dict(node) if isinstance(node, dict) else {}
+            node.update(nest_dotted({rest: value}))
+            out[head] = node
+    return out
 
 
 def check_hyper_parameter(key: str, value: Any, default: Any) -> Any:

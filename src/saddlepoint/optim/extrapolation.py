@@ -1,12 +1,13 @@
 """Extrapolation methods: extragradient, extrapolation from the past, optimistic gradient.
 
 All three take a step ``θ ← θ + T(g)`` with a per-player update rule ``T`` chosen by the game-level
-hyper-parameter ``base`` (``sgd``, ``momentum``, ``adam`` or ``rmsprop``; the :class:`Transform` units
-of :mod:`.first_order`, default ``adam``), and differ in *which* gradient they use. With ``base: sgd``,
-``T(g) = −η g`` and the methods are the textbook ones. The other hyper-parameters are those of the
-chosen rule (``lr`` and, e.g., ``beta1``/``beta2``/``eps`` for Adam, with the rule's own defaults)
-plus ``max_grad_norm``; each may be given per player. Passing a hyper-parameter the chosen rule does
-not have (e.g. ``beta1`` with ``base: sgd``) is a :class:`ConfigError`.
+hyper-parameter ``base`` (``sgd``, ``momentum``, ``adam`` or ``rmsprop``: the registered update rules
+of :mod:`.rules` that take their gradient at θ itself, default ``adam``), and differ in *which*
+gradient they use. With ``base: sgd``, ``T(g) = −η g`` and the methods are the textbook ones. The
+other hyper-parameters are those of the chosen rule (``lr`` and, e.g., ``beta1``/``beta2``/``eps``
+for Adam, with the rule's own defaults) plus ``max_grad_norm``; each may be given per player.
+Passing a hyper-parameter the chosen rule does not have (e.g. ``beta1`` with ``base: sgd``) is a
+:class:`ConfigError`.
 
 Schemes (``scheme``, game-level, as for the first-order methods): ``simultaneous`` (default; every
 player is extrapolated and updated together, all gradients of an evaluation taken at the same point,
@@ -24,14 +25,12 @@ from torch import Tensor
 
 from ..errors import ConfigError
 from .base import OPTIMIZERS, Closure, GameOptimizer
-from .first_order import TRANSFORMS, Adam, SchemeGame, check_scheme
-
-#: the update rules an extrapolation method can be built on
-BASES = ("sgd", "momentum", "adam", "rmsprop")
+from .first_order import SchemeGame, check_scheme
+from .rules import RULES, build_rule, rule_names
 
 
 class TransformGame(SchemeGame):
-    """A game optimizer whose players step with the :class:`Transform` named by ``base``.
+    """A game optimizer whose players step with the update rule named by ``base`` (:mod:`.rules`).
 
     The class-level :attr:`defaults` are those of the default base (Adam); an instance resolves its
     own from the ``base`` it is given, so ``lr`` defaults to the rule's default (1e-2 for ``sgd`` and
@@ -42,7 +41,7 @@ class TransformGame(SchemeGame):
     default_base = "adam"
     defaults: dict[str, Any] = {
         **GameOptimizer.defaults,
-        **Adam.defaults,
+        **RULES.get("adam").defaults,
         "base": "adam",
         "scheme": "simultaneous",
         "order": "reverse",
@@ -50,10 +49,7 @@ class TransformGame(SchemeGame):
     game_level = frozenset({"base", "scheme", "order"})
 
     def __init__(self, players, *, buffers=(), **hyper_parameters: Any) -> None:
-        base = hyper_parameters.get("base", self.default_base)
-        if not isinstance(base, str) or base not in BASES:
-            raise ConfigError(f"optim.base: unknown base rule {base!r}; valid: {', '.join(BASES)}")
-        self.transform = TRANSFORMS[base]()
+        self.transform = build_rule(hyper_parameters.get("base", self.default_base), look_ahead=False)
         # instance attribute: the base class validates the given hyper-parameters against it
         self.defaults = {
             **GameOptimizer.defaults,
@@ -68,9 +64,9 @@ class TransformGame(SchemeGame):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
         base = self.shared.get("base", self.default_base)
-        if base not in BASES:
+        if base not in rule_names(look_ahead=False):
             raise ConfigError(f"optimizer state: unknown base rule {base!r}")
-        self.transform = TRANSFORMS[base]()
+        self.transform = build_rule(base, look_ahead=False)
 
     def _delta(self, i: int, grads: list[Tensor]) -> list[Tensor]:
         """T(g) for player i; advances the rule's state (moments, velocity, step count)."""

@@ -1,9 +1,9 @@
 """First-order methods: each player follows its own gradient with a per-player update rule.
 
-An update rule (:class:`Transform`) is a small stateless object in the optax spirit: it turns a
-player's gradient and its state into a parameter increment, and may ask for the gradient to be taken
-at a shifted point (Nesterov's look-ahead). The same rules are the base steps of the extrapolation
-methods. Schemes (Gidel et al. 2019, "Negative momentum for improved game dynamics"):
+The update rules (:mod:`.rules`: SGD, heavy ball, Nesterov, Adam, RMSprop) are registered once; every
+registered rule is a first-order optimizer of the same name here, and the same rules are the base steps
+of the extrapolation methods and of consensus/SGA. Schemes (Gidel et al. 2019, "Negative momentum for
+improved game dynamics"):
 
 * ``simultaneous``: every active player's gradient at the same point θ_t, then all update;
 * ``alternating``: players update one after another, each gradient taken after the previous players'
@@ -15,111 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from ..errors import ConfigError
 from .base import OPTIMIZERS, Closure, GameOptimizer
+from .rules import RULES, SGD, Adam, HeavyBall, Nesterov, RMSprop, Transform, UpdateRule
 
-
-class Transform:
-    """A per-player update rule: ``update`` returns Δθ to add to the parameters."""
-
-    defaults: dict[str, Any] = {"lr": 1e-3}
-
-    def update(self, grads: list[Tensor], params: list[Tensor], state: dict, hp: dict) -> list[Tensor]:
-        raise NotImplementedError
-
-    def lookahead(self, params: list[Tensor], state: dict, hp: dict) -> list[Tensor] | None:
-        """Offset from θ at which the gradient must be evaluated (None: at θ)."""
-        return None
-
-
-class SGD(Transform):
-    """Gradient descent: θ ← θ − η g."""
-
-    defaults = {"lr": 1e-2}
-
-    def update(self, grads, params, state, hp):
-        return [g * -hp["lr"] for g in grads]
-
-
-class HeavyBall(Transform):
-    """Polyak's heavy ball, written as in Gidel et al. (2019, eq. 5), so negative momentum works:
-    v ← β v − η g,  θ ← θ + v  (i.e. θ_{t+1} = θ_t − η g_t + β (θ_t − θ_{t−1}))."""
-
-    defaults = {"lr": 1e-2, "momentum": 0.9}
-
-    def update(self, grads, params, state, hp):
-        v = state.get("v")
-        if v is None:
-            v = state["v"] = [torch.zeros_like(p) for p in params]
-        torch._foreach_mul_(v, hp["momentum"])
-        torch._foreach_add_(v, grads, alpha=-hp["lr"])
-        return [x.clone() for x in v]
-
-
-class Nesterov(HeavyBall):
-    """Nesterov's accelerated gradient with the true look-ahead gradient (Nesterov 1983; Sutskever et
-    al. 2013, eq. 3-4): v ← β v − η ∇f(θ + β v),  θ ← θ + v."""
-
-    def lookahead(self, params, state, hp):
-        v = state.get("v")
-        if v is None:
-            return None
-        return [x * hp["momentum"] for x in v]
-
-
-class Adam(Transform):
-    """Adam (Kingma & Ba 2015, Alg. 1): m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g²,
-    θ ← θ − η m̂/(√v̂ + ε) with bias corrections m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ). β₁ < 0 is allowed
-    (negative momentum, Gidel et al. 2019)."""
-
-    defaults = {"lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "eps": 1e-8}
-
-    def update(self, grads, params, state, hp):
-        b1, b2 = hp["beta1"], hp["beta2"]
-        if "m" not in state:
-            state["m"] = [torch.zeros_like(p) for p in params]
-            state["v"] = [torch.zeros_like(p) for p in params]
-            state["t"] = 0
-        state["t"] += 1
-        t = state["t"]
-        m, v = state["m"], state["v"]
-        torch._foreach_mul_(m, b1)
-        torch._foreach_add_(m, grads, alpha=1 - b1)
-        torch._foreach_mul_(v, b2)
-        torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
-        step = hp["lr"] / (1 - b1**t)
-        denom = torch._foreach_sqrt(v)
-        torch._foreach_div_(denom, (1 - b2**t) ** 0.5)
-        torch._foreach_add_(denom, hp["eps"])
-        return [-step * a / d for a, d in zip(m, denom)]
-
-
-class RMSprop(Transform):
-    """RMSprop (Tieleman & Hinton 2012): v ← αv + (1−α)g², θ ← θ − η g/(√v + ε)."""
-
-    defaults = {"lr": 5e-5, "alpha": 0.99, "eps": 1e-8}
-
-    def update(self, grads, params, state, hp):
-        if "v" not in state:
-            state["v"] = [torch.zeros_like(p) for p in params]
-        v = state["v"]
-        torch._foreach_mul_(v, hp["alpha"])
-        torch._foreach_addcmul_(v, grads, grads, value=1 - hp["alpha"])
-        denom = torch._foreach_sqrt(v)
-        torch._foreach_add_(denom, hp["eps"])
-        return [-hp["lr"] * g / d for g, d in zip(grads, denom)]
-
-
-TRANSFORMS: dict[str, type[Transform]] = {
-    "sgd": SGD,
-    "momentum": HeavyBall,
-    "nesterov": Nesterov,
-    "adam": Adam,
-    "rmsprop": RMSprop,
-}
+# the rules used to live here: their names still import from this module
+__all__ = ["SGD", "Adam", "AdamGDA", "FirstOrder", "GDA", "HeavyBall", "MomentumGDA", "Nesterov", "NesterovGDA",
+           "RMSprop", "RMSpropGDA", "SchemeGame", "Transform", "UpdateRule", "check_scheme"]
 
 
 def check_scheme(shared: dict[str, Any]) -> None:
@@ -147,15 +51,19 @@ class SchemeGame(GameOptimizer):
 
 
 class FirstOrder(SchemeGame):
-    """Every player applies its :class:`Transform` to its own gradient (simultaneous or alternating)."""
+    """Every player applies the update rule named :attr:`rule` (see :mod:`.rules`) to its own gradient
+    (simultaneous or alternating)."""
 
-    transform: Transform = SGD()
+    #: the name of the update rule in :data:`~saddlepoint.optim.rules.RULES`
+    rule = "sgd"
+    transform: UpdateRule = SGD()
     game_level = frozenset({"scheme", "order"})
     #: the scheme GAN training uses when ``optim.scheme`` is not set (the DCGAN convention)
     gan_scheme = "alternating"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls.transform = RULES.get(cls.rule)()
         cls.defaults = {
             **SchemeGame.defaults,
             **cls.transform.defaults,
@@ -196,32 +104,43 @@ class FirstOrder(SchemeGame):
 class GDA(FirstOrder):
     """Gradient descent–ascent: θ_i ← θ_i − η_i ∇_i f_i."""
 
-    transform = SGD()
+    rule = "sgd"
 
 
 @OPTIMIZERS.register("momentum")
 class MomentumGDA(FirstOrder):
     """Heavy-ball momentum per player (negative β allowed; Gidel et al. 2019)."""
 
-    transform = HeavyBall()
+    rule = "momentum"
 
 
 @OPTIMIZERS.register("nesterov")
 class NesterovGDA(FirstOrder):
     """Nesterov momentum per player, gradient at the look-ahead point θ + βv."""
 
-    transform = Nesterov()
+    rule = "nesterov"
 
 
 @OPTIMIZERS.register("adam")
 class AdamGDA(FirstOrder):
     """Adam per player (Kingma & Ba 2015)."""
 
-    transform = Adam()
+    rule = "adam"
 
 
 @OPTIMIZERS.register("rmsprop")
 class RMSpropGDA(FirstOrder):
     """RMSprop per player (the WGAN paper's optimizer)."""
 
-    transform = RMSprop()
+    rule = "rmsprop"
+
+
+def _first_order_method(name: str, rule: type[UpdateRule]) -> None:
+    """A rule without a first-order optimizer of its name gets one (the five above have theirs)."""
+    if name not in OPTIMIZERS:
+        method = type(f"{rule.__name__}GDA", (FirstOrder,), {
+            "rule": name, "__module__": __name__, "__doc__": f"{rule.__name__} per player: {rule.__doc__}"})
+        OPTIMIZERS.register(name)(method)
+
+
+RULES.subscribe(_first_order_method)

@@ -42,6 +42,10 @@ class Lookahead(GameOptimizer):
 
     ``state_dict()`` holds the slow weights and buffers, the counter and, under ``"inner"``, the
     inner optimizer's complete state.
+
+    The wrapper is the one place that reaches into the optimizer it wraps: :meth:`configure` forwards the
+    collaborators (``reduce``, ``scaler``) to it, and the declared needs (``wants_pushforward``,
+    ``requires_double_backward``) are the inner optimizer's.
     """
 
     defaults: dict[str, Any] = {"inner": "adam", "k": 5, "alpha": 0.5}
@@ -81,9 +85,18 @@ class Lookahead(GameOptimizer):
         self.counts = self.inner.counts
         self.last_grad_norms = self.inner.last_grad_norms
 
+    # ------------------------------------------------------------------ collaborators and needs
+    def configure(self, **collaborators: Any) -> None:
+        super().configure(**collaborators)
+        self.inner.configure(**collaborators)
+
     @property
     def wants_pushforward(self) -> bool:  # type: ignore[override]
         return self.inner.wants_pushforward
+
+    @property
+    def requires_double_backward(self) -> bool:  # type: ignore[override]
+        return self.inner.requires_double_backward
 
     # ------------------------------------------------------------------ public contract
     def step(self, closure: Closure, players: list[int] | None = None) -> list[float]:

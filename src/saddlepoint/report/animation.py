@@ -1,10 +1,10 @@
 """An animated GIF of a 2-D generator's samples over training (mode hopping vs convergence).
 
-The training loop owns one :class:`TrainingAnimation`: it asks :meth:`~TrainingAnimation.due` after each
-step, hands the generator's samples (the same latent codes every time, so points can be followed) to
-:meth:`~TrainingAnimation.add`, and calls :meth:`~TrainingAnimation.save` at the end. Frames are drawn
-with Pillow straight into a fixed 8-colour palette (no matplotlib, a few milliseconds each, one byte per
-pixel); past ``max_frames`` every other frame is dropped and the interval doubled, so memory stays
+The run directory keeps one :class:`TrainingAnimation` while a 2-D run trains: the loop asks
+:meth:`~TrainingAnimation.due` after each step, hands the generator's samples (the same latent codes every
+time, so points can be followed) to :meth:`~TrainingAnimation.add`, and :meth:`~TrainingAnimation.save`
+runs at the end. Frames are drawn with Pillow straight into a fixed 8-colour palette (no matplotlib, one
+byte per pixel); past ``max_frames`` every other frame is dropped and the interval doubled, so memory stays
 bounded however long the run.
 """
 

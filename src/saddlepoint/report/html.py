@@ -175,7 +175,7 @@ def write_run_report(run_dir: str | Path, out: str | Path | None = None) -> Path
     Reads only the run directory (config.yaml, summary.json, metrics.jsonl, samples/); missing pieces
     are left out, so it also works for diverged or interrupted runs. Returns the report's path.
     """
-    from .plots import plot_metric_curves, plot_player_curves
+    from .plots import plot_gradient_health, plot_metric_curves, plot_player_curves
 
     run_dir = Path(run_dir)
     summary = _read_json(run_dir / "summary.json")
@@ -194,6 +194,17 @@ def write_run_report(run_dir: str | Path, out: str | Path | None = None) -> Path
         rows.append((key, value))
     parts.append("<h2>Summary</h2>")
     parts.append(table(["", "value"], rows, numeric=[False, False]))
+    refined = summary.get("refined") or {}
+    if refined:  # eval.refine: the discriminator-driven samplers beside G (training/refined.py)
+        keys = list(summary.get("metrics") or {})
+        sampler_rows = [["G", *[summary["metrics"].get(k) for k in keys], 1.0, 1.0, 0.0]]
+        for row in refined.values():
+            cost = row.get("cost") or {}
+            sampler_rows.append([row.get("label"), *[(row.get("metrics") or {}).get(k) for k in keys],
+                                 cost.get("acceptance_rate"), cost.get("g_per_sample"), cost.get("d_per_sample")])
+        parts.append("<h2>Discriminator-driven sampling</h2>")
+        parts.append(table(["sampler", *keys, "acceptance", "G evals/sample", "D evals/sample"], sampler_rows,
+                           numeric=[False] + [True] * (len(keys) + 3)))
     samples = _last_sample(run_dir)
     gif = run_dir / "samples" / "training.gif"
     if samples is not None or gif.is_file():
@@ -206,6 +217,11 @@ def write_run_report(run_dir: str | Path, out: str | Path | None = None) -> Path
     if any("loss_g" in r for r in records):
         parts.append("<h2>Training curves</h2>")
         parts.append(figure(plot_player_curves(groups, title="players"), "per-player losses and gradient norms"))
+    if any("grad_layers" in r for r in records):
+        parts.append(figure(plot_gradient_health(records), "per-layer gradient norms (gradient health)"))
+        warnings = [(r.get("step"), r["warning"]) for r in records if r.get("warning")]
+        if warnings:
+            parts.append(table(["step", "gradient-health warning"], warnings, numeric=[True, False]))
     metrics = eval_metric_names(records)
     if metrics:
         parts.append(figure(plot_metric_curves(groups, metrics[:6], title="evaluation metrics"),

@@ -216,6 +216,38 @@ def plot_player_curves(groups, path: Path | None = None, title: str | None = Non
     return _finish(fig, path)
 
 
+def plot_gradient_health(records, path: Path | None = None, title: str | None = None) -> Path | bytes:
+    """Per-layer gradient norms of each player against step, from the records' ``grad_layers``
+    (:mod:`saddlepoint.training.health`): the band from the smallest to the largest layer, the median, and the
+    first and last layers; log scale; the steps of gradient-health warnings marked."""
+    plt = _pyplot()
+    players = list(dict.fromkeys(p for r in records for p in (r.get("grad_layers") or {})))
+    fig, axes = plt.subplots(1, max(1, len(players)), figsize=(5.5 * max(1, len(players)), 3.8), dpi=100,
+                             squeeze=False)
+    warned = [r["step"] for r in records if r.get("warning") and "step" in r]
+    for ax, player in zip(axes.flat, players):
+        rows = [(r["step"], r["grad_layers"][player]) for r in records if player in (r.get("grad_layers") or {})]
+        steps = np.array([s for s, _ in rows], dtype=float)
+        series = {k: np.array([_number(v.get(k)) or np.nan for _, v in rows], dtype=float)
+                  for k in ("min", "median", "max", "first", "last")}
+        ax.fill_between(steps, series["min"], series["max"], color="#1f77b4", alpha=0.2, label="min–max over layers")
+        ax.plot(steps, series["median"], color="#1f77b4", lw=1.5, label="median layer")
+        ax.plot(steps, series["first"], color="#2ca02c", lw=1, ls="--", label="first layer")
+        ax.plot(steps, series["last"], color="#d62728", lw=1, ls=":", label="last layer")
+        for step in warned:
+            ax.axvline(step, color="#ff7f0e", lw=0.8, alpha=0.7)
+        positive = np.concatenate([v[np.isfinite(v) & (v > 0)] for v in series.values()])
+        if positive.size:
+            ax.set_yscale("log")
+        ax.set_title(f"{player}: gradient norm per layer", fontsize=9)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(title or "gradient health (orange: warnings)", fontsize=10)
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
 def plot_sample_panels(panels, path: Path | None = None, ncols: int = 4, title: str | None = None,
                        panel_inches: float = 3.4) -> Path | bytes:
     """Sample pictures side by side: ``panels`` is a list of ``(caption, image path or None)``.
