@@ -14,6 +14,7 @@ from saddlepoint.errors import ConfigError
 from saddlepoint.games import BilinearGame, DiracGAN, QuadraticGame
 from saddlepoint.optim import build
 from saddlepoint.optim.derivatives import flatten
+from saddlepoint.optim.rules import RULES, rule_names
 
 from .toy_games import DT, HP, SmoothGAN, run, well_conditioned, z_of
 
@@ -207,3 +208,13 @@ def test_heavy_ball_base_follows_the_adjusted_field(name: str) -> None:
             opt.step(game.losses)
         steps[base] = z_of(game)
     assert torch.allclose(steps["sgd"], steps["momentum"], rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("method", ["consensus", "sga"])
+@pytest.mark.parametrize("base", rule_names(look_ahead=False))
+def test_field_methods_take_their_base_rules_own_defaults(method, base):
+    """A shared key (eps, betas) gets the chosen base's default, whatever other rules declare for it."""
+    opt = build(method, [[torch.zeros(2, requires_grad=True)], [torch.zeros(2, requires_grad=True)]], base=base)
+    for key, value in RULES.get(base).defaults.items():
+        if key != "lr":
+            assert opt.hp[0][key] == value and opt.hp[1][key] == value, key

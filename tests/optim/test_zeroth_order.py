@@ -40,10 +40,10 @@ MSE = {"gaussian": lambda d: d + 1, "sphere": lambda d: d - 1, "rademacher": lam
 
 @pytest.mark.parametrize("kind", ["gaussian", "sphere", "rademacher"])
 def test_random_directions_unbiased_with_the_closed_form_error(kind):
-    """N = 1500 estimates with q = 4 central differences: mean squared error (d ± 1)‖g‖²/q within 3 Monte Carlo
+    """N = 1000 estimates with q = 4 central differences: mean squared error (d ± 1)‖g‖²/q within 3 Monte Carlo
     standard errors; the mean along g and along a coordinate within 3 standard errors of the truth."""
     theta, f, _, g = quadratic()
-    q, n = 4, 1500
+    q, n = 4, 1000
     est = torch.stack([torch.cat(estimate(f, [theta], directions=kind, difference="central", q=q, mu=0.3,
                                           seed=seed_for(7, k))[0]) for k in range(n)])
     err = ((est - g) ** 2).sum(1)

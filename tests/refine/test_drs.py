@@ -65,3 +65,18 @@ def test_percentile_gamma_sharpens():
     assert sharp.info["gamma"] > 0
     assert sharp.acceptance_rate < exact.acceptance_rate
     assert d(sharp.samples).mean() > d(exact.samples).mean()
+
+
+def test_gamma_follows_a_late_maximum():
+    """A rare proposal with a huge logit raises M; γ (a percentile at the current M) follows, so the acceptance
+    rate stays near the pilot's instead of collapsing to e^{−30}."""
+
+    class Spiky(ExactLogit):
+        def forward(self, x):
+            return torch.where(x.reshape(-1) > 5.5, 30.0, super().forward(x))
+
+    opts = {"d_steps": 0, "calibration": "none", "pilot": 100, "batch_size": 512, "percentile": 90.0,
+            "calib_seed": 1}  # a pilot set that misses the spike (its largest x is 4.87)
+    r = DRS(Scale(S), Spiky(DATA, S), opts).sample(1000, seed=0, progress=False)
+    assert r.info["M"] == 30.0 and r.info["M_pilot"] < 5  # the spike was met while sampling, not before
+    assert r.acceptance_rate > 0.05

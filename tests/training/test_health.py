@@ -50,6 +50,7 @@ def test_missing_norms_give_no_entries():
 
 
 def test_a_run_logs_layer_norms_warns_and_plots(tmp_path, capsys):
+    """A real run with its report (matplotlib figures: the slow part, ≈ 3 s on an idle machine)."""
     cfg = ring_config(log={"every": 2, "grad_high": 1e-6, "grad_patience": 2, "report": True})
     run = sp.train(cfg, out=tmp_path / "run")
     recs = [r for r in records(tmp_path / "run") if "loss_g" in r]

@@ -90,6 +90,9 @@ class AdaHessianGDA(SchemeGame):
     evaluations per product instead)."""
 
     rule = "adahessian"
+    #: fp16 is refused: the step divides by the curvature estimate, which is near zero in places, so float16
+    #: rounding of the Hessian-vector products is amplified (docs/optimizers.md, AdaHessian)
+    supports_loss_scaling = False
     transform: UpdateRule = AdaHessian()
     defaults: dict[str, Any] = {**SchemeGame.defaults, **AdaHessian.defaults, "hvp": "exact", "fd_eps": None,
                                 "scheme": "simultaneous", "order": "reverse"}

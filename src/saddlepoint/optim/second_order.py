@@ -143,6 +143,11 @@ class FieldMethod(SecondOrder):
     full_gradients = False
 
     def __init__(self, players, **hyper_parameters) -> None:
+        base = hyper_parameters.get("base", self.defaults["base"])
+        if isinstance(base, str) and base in RULES:
+            # the chosen base's own defaults win over another rule's default for a shared key (eps, betas)
+            own = {k: v for k, v in RULES.get(base).defaults.items() if k != "lr"}
+            hyper_parameters = {**own, **hyper_parameters}
         super().__init__(players, **hyper_parameters)
         self.transform: UpdateRule = build_rule(self.shared["base"], look_ahead=False)
 

@@ -14,8 +14,9 @@ samples of p_data; on average 1 in e^M proposals is kept. The paper (§3.2, Alg.
   sampling. A larger γ lowers every acceptance probability and most those of low-d samples: it trades
   diversity for quality (and sharpens beyond p_data);
 * **γ** is a percentile (``percentile``, default 95 as in the public MH-GAN code of the same algorithm) of
-  F(x) with γ = 0. The paper takes it per batch of proposals; here it is computed once on the pilot set, so that
-  acceptance does not depend on the batch size. ``gamma`` sets a fixed γ instead (``gamma=0``: exact sampling).
+  F(x) with γ = 0. The paper takes it over each batch of proposals; here it is taken over the pilot set at the
+  current M (recomputed whenever M grows), so that acceptance does not depend on the batch size and a late,
+  much larger maximum does not stall sampling. ``gamma`` sets a fixed γ instead (``gamma=0``: exact sampling).
 * D is first trained further on the frozen G (``d_steps``, :mod:`.calibrate`), as the paper does, so that d
   estimates the log density ratio of the sampling generator.
 
@@ -88,12 +89,19 @@ class DRS(Sampler):
     def draw(self, n: int, generator: torch.Generator, counts: Counts,
              bar: Any) -> tuple[Tensor, int, int, dict[str, Any]]:
         extra = self.state["extra"]  # type: ignore[index]
+        pilot = extra["pilot"].double()
         M = torch.tensor(float(extra["M"]), dtype=torch.float64)
-        gamma = self.options["gamma"] if self.options["gamma"] is not None else float(extra["gamma"])
-        eps, batch = self.options["epsilon"], self.options["batch_size"]
+        eps, batch, fixed = self.options["epsilon"], self.options["batch_size"], self.options["gamma"]
+
+        def threshold(M: Tensor) -> tuple[float, float]:
+            """γ (fixed, or the percentile of F over the pilot set at the current M) and the acceptance rate
+            expected from the pilot set, which sizes the batches."""
+            F = acceptance_logit(pilot, M, eps, 0.0)
+            gamma = fixed if fixed is not None else float(np.percentile(F.numpy(), self.options["percentile"]))
+            return gamma, float(torch.sigmoid(F - gamma).mean())
+
+        gamma, rate = threshold(M)
         limit = self.options["max_proposals"] * n
-        # expected acceptance from the pilot set: batches only as large as the samples still missing need
-        rate = float(torch.sigmoid(acceptance_logit(extra["pilot"].double(), M, eps, gamma)).mean())
         kept: list[Tensor] = []
         n_kept = proposed = 0
         while n_kept < n:
@@ -106,7 +114,6 @@ class DRS(Sampler):
             x = self.generate(z, counts)
             d = self.logits(x, counts).cpu()
             running = torch.maximum(torch.cummax(d, dim=0).values, M)  # M before each proposal's own test
-            M = running[-1]
             accept = u < torch.sigmoid(acceptance_logit(d, running, eps, gamma))
             proposed += b
             if accept.any():
@@ -114,6 +121,9 @@ class DRS(Sampler):
                 new = int(accept.sum())
                 bar.update(min(new, n - n_kept))
                 n_kept += new
+            if running[-1] > M:  # a new maximum: γ follows it (the percentile is of F at the current M)
+                M = running[-1]
+                gamma, rate = threshold(M)
         samples = torch.cat(kept)[:n]
         info = {"M": float(M), "M_pilot": float(extra["M"]), "gamma": gamma, "epsilon": eps}
         return samples, proposed, n_kept, info

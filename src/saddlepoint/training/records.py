@@ -26,6 +26,9 @@ def step_record(t: Any, losses: list[float], aux: dict[str, float]) -> dict[str,
     rec.update(aux)
     rec["grad_evals"] = t.opt.counts["grad"]
     rec["hvps"] = t.opt.counts["hvp"]
+    stats = t.opt.stats()
+    if stats:  # zeroth-order diagnostics, nested so that reports do not take them for evaluation metrics
+        rec["optim_stats"] = stats
     if t.opt.scaler is not None:  # fp16: the loss scale and the number of skipped steps so far
         rec["amp_scale"] = t.opt.scaler.scale
         rec["amp_skipped"] = t.opt.scaler.skipped
