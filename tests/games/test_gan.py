@@ -259,3 +259,24 @@ def test_which_optimizers_ask_for_the_pushforward():
     assert not build("consensus", players, forward_mode=True).wants_pushforward
     assert build("lookahead", players, inner="acgd").wants_pushforward
     assert not build("adam", players).wants_pushforward
+
+
+def test_closure_declares_the_logits_for_gauss_newton():
+    """G reaches its loss through D(G(z)), D through D(x) and D(G(z)): the outputs newton's Gauss–Newton
+    curvature reads, complete once D's loss is computed; a GN step through the closure moves both players."""
+    G, D = make_models()
+    real, z = torch.rand(8, 1, 28, 28) * 2 - 1, torch.randn(8, 8)
+    losses = GANClosure(G, D, LOSSES.get("ns"), [], real, z, {})()
+    assert list(losses.outputs) == [0]
+    losses[1]
+    d_real, d_fake = losses.outputs[1]
+    assert losses.outputs[0][0] is d_fake
+    # the losses are functions of these very tensors (D has dropout: a fresh forward pass would differ)
+    g_real, g_fake = torch.autograd.grad(losses[1], [d_real, d_fake], retain_graph=True)
+    assert d_real.shape[0] == d_fake.shape[0] == 8 and g_real.abs().sum() > 0 and g_fake.abs().sum() > 0
+    assert torch.autograd.grad(losses[0], d_fake)[0].abs().sum() > 0
+    before = [p.detach().clone() for p in [*G.parameters(), *D.parameters()]]
+    opt = build("newton", [list(G.parameters()), list(D.parameters())], curvature="gauss-newton", max_iter=5)
+    opt.step(GANClosure(G, D, LOSSES.get("ns"), [], real, z, {}))
+    moved = [not torch.equal(a, b) for a, b in zip(before, [*G.parameters(), *D.parameters()])]
+    assert any(moved[: len(list(G.parameters()))]) and any(moved[len(list(G.parameters())):])

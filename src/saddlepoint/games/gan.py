@@ -68,6 +68,10 @@ class LazyLosses(Sequence[Tensor]):
         self._loss_d = loss_d
         #: players that reach the losses only through one tensor (see :class:`GANClosure`)
         self.pushforward: dict[int, Pushforward] | None = None
+        #: D's logits through which each player's parameters reach its adversarial loss (G: D(G(z)); D: D(x) and
+        #: D(G(z))), complete once both losses are computed: the declaration Gauss–Newton curvature reads
+        #: (:class:`saddlepoint.optim.newton.DeclaredLosses`); penalties are not declared
+        self.outputs: dict[int, list[Tensor]] = {}
 
     def __len__(self) -> int:
         return 2
@@ -193,9 +197,11 @@ class GANClosure:
                 torch.cuda.set_rng_state_all(cuda_after)
 
     # ------------------------------------------------------------------ the closure
-    def _discriminator_terms(self, fake: Tensor, d_fake: Tensor) -> tuple[Tensor, Tensor]:
-        """D on the real batch, then ``(loss_G, loss_D + penalties)``."""
+    def _discriminator_terms(self, fake: Tensor, d_fake: Tensor, outputs: dict[int, list[Tensor]]
+                             ) -> tuple[Tensor, Tensor]:
+        """D on the real batch, then ``(loss_G, loss_D + penalties)``; declares D(x) in ``outputs``."""
         d_real = self._forward(self.D, self.real)
+        outputs[1] = [d_real, d_fake]
         self.aux.setdefault("d_real", float(d_real.detach().mean()))
         loss_g, loss_d = self.loss_fn(d_real, d_fake)
         for penalty in self.penalties:
@@ -206,13 +212,15 @@ class GANClosure:
         fake = self._generate()
         d_fake = self._forward(self.D, fake)
         self.aux.setdefault("d_fake", float(d_fake.detach().mean()))
+        outputs: dict[int, list[Tensor]] = {0: [d_fake]}
         if self.eager:
-            loss_g, loss_d = self._discriminator_terms(fake, d_fake)
+            loss_g, loss_d = self._discriminator_terms(fake, d_fake, outputs)
             losses = LazyLosses(loss_g, None, loss_d)
         else:
             # the generator's loss depends on D(G(z)) alone: any stand-in for D(x) gives the same value
             loss_g = self.loss_fn(d_fake.detach(), d_fake)[0]
-            losses = LazyLosses(loss_g, lambda: self._discriminator_terms(fake, d_fake)[1])
+            losses = LazyLosses(loss_g, lambda: self._discriminator_terms(fake, d_fake, outputs)[1])
+        losses.outputs = outputs
         if self.declares_pushforward and fake.requires_grad:
             losses.pushforward = {0: Pushforward(fake, self.generator_jvp)}
         return losses
