@@ -186,8 +186,9 @@ def evaluate_images(run: Path, metrics: list[str], n: int, quick: bool) -> dict[
 def image_markdown(images: dict[str, Any]) -> str:
     lines = ["### MNIST and Stacked MNIST (short runs, one seed)", "",
              "MNIST: the default job's model (DCGAN-28 ×0.5, z 64, batch 32, alternating Adam 1e-3, EMA 0.999) for "
-             f"{IMAGE_RUNS['mnist'][1]['train']['steps']:,} steps on the bundled t10k digits; FID and KID (×1000) "
-             f"in the shipped MNIST classifier's features, {IMAGE_RUNS['mnist'][3]:,} samples against the 10,000 "
+             f"{IMAGE_RUNS['mnist'][1]['train']['steps']:,} steps on the bundled t10k digits; FID and KID (plain "
+             f"MMD², not ×1000) in the shipped MNIST classifier's features, {IMAGE_RUNS['mnist'][3]:,} samples "
+             "against the 10,000 "
              "reference digits. Stacked MNIST: `configs/stacked-mnist.yaml` for "
              f"{IMAGE_RUNS['stacked-mnist'][1]['train']['steps']:,} steps; modes and KL over "
              f"{IMAGE_RUNS['stacked-mnist'][3]:,} samples (KL floor of a perfect sampler ≈ 0.05 at 10,000). "
