@@ -18,6 +18,8 @@ from torch import nn
 from saddlepoint.errors import ConfigError
 from saddlepoint.optim import OPTIMIZERS, LossScaler, attach_scaler, build
 
+from ..optim.toy_games import tree_equal, without
+
 NAMES = OPTIMIZERS.names()
 REAL = torch.randn(32, 2, generator=torch.Generator().manual_seed(1)) + 2.0
 Z = torch.randn(32, 2, generator=torch.Generator().manual_seed(2))
@@ -59,23 +61,6 @@ class TinyGAN:
 
 def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
     return len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
-
-
-def tree_equal(a: Any, b: Any) -> bool:
-    """Bit-identical state trees (tensors with torch.equal, everything else with ==)."""
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(tree_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(tree_equal(x, y) for x, y in zip(a, b))
-    return a == b
-
-
-def without(tree: dict, *keys: str) -> dict:
-    """A state dict without ``keys``, at every level that holds a wrapped optimizer's state dict."""
-    return {k: (without(v, *keys) if isinstance(v, dict) and "method" in v else v)
-            for k, v in tree.items() if k not in keys}
 
 
 def per_player_key(name: str) -> str | None:

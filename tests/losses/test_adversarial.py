@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
-from torch import Tensor
 
 from saddlepoint.errors import ConfigError
 from saddlepoint.losses import LOSSES, PENALTIES, build_loss
 
-
-def softplus(x: float) -> float:
-    """log(1 + e^x), written out independently of torch."""
-    return math.log(1 + math.exp(x))
-
-
-def sigmoid(x: float) -> float:
-    return 1 / (1 + math.exp(-x))
-
-
-def t(values: list[float], grad: bool = False) -> Tensor:
-    return torch.tensor(values, dtype=torch.float64, requires_grad=grad)
-
-
-@pytest.fixture(autouse=True)
-def _seed() -> None:
-    torch.manual_seed(0)
-
+from .helpers import sigmoid, softplus, t
 
 # ----------------------------------------------------------------------------- losses
 

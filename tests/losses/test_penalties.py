@@ -12,24 +12,7 @@ from saddlepoint.errors import ConfigError
 from saddlepoint.losses import LOSSES, FunctionPenalty, Penalty, build_penalties, build_penalty, penalty_options
 from saddlepoint.models import build_models
 
-
-def softplus(x: float) -> float:
-    """log(1 + e^x), written out independently of torch."""
-    return math.log(1 + math.exp(x))
-
-
-def sigmoid(x: float) -> float:
-    return 1 / (1 + math.exp(-x))
-
-
-def t(values: list[float], grad: bool = False) -> Tensor:
-    return torch.tensor(values, dtype=torch.float64, requires_grad=grad)
-
-
-@pytest.fixture(autouse=True)
-def _seed() -> None:
-    torch.manual_seed(0)
-
+from .helpers import t
 
 # ----------------------------------------------------------------------------- penalties
 

@@ -17,6 +17,8 @@ from saddlepoint.config import build_config
 from saddlepoint.errors import ConfigError
 from saddlepoint.optim import OPTIMIZERS, LossScaler, attach_scaler, build
 
+from .toy_games import tree_equal, without
+
 #: the optimizers that declare support for fp16 loss scaling (the others are refused by the trainer)
 SCALED = [n for n in OPTIMIZERS.names() if getattr(OPTIMIZERS.get(n), "supports_loss_scaling", True)]
 
@@ -51,25 +53,6 @@ def closure_for(G: nn.Module, D: nn.Module, fp16: bool, multiplier: float = 1.0)
 
 def flat_params(*modules: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for m in modules for p in m.parameters()])
-
-
-def tree_equal(a, b) -> bool:
-    """Bit-identical state trees (tensors with torch.equal, everything else with ==)."""
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(tree_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(tree_equal(x, y) for x, y in zip(a, b))
-    return a == b
-
-
-def without(tree: dict, *keys: str) -> dict:
-    """A state dict without ``keys``, also in the wrapped optimizer's state (Lookahead's ``inner``)."""
-    out = {k: v for k, v in tree.items() if k not in keys}
-    if "inner" in out and isinstance(out["inner"], dict):
-        out["inner"] = without(out["inner"], *keys)
-    return out
 
 
 def run(name: str, fp16: bool, steps: int, scaler: LossScaler | None = None, **hp):

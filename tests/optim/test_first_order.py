@@ -6,7 +6,6 @@ state_dict round trips."""
 from __future__ import annotations
 
 import copy
-import io
 import math
 
 import pytest
@@ -15,6 +14,8 @@ from torch import nn
 
 from saddlepoint.errors import ConfigError
 from saddlepoint.optim import build
+
+from .toy_games import nonlinear_game, serialise, total_norm
 
 DT = torch.float64
 
@@ -44,35 +45,6 @@ def direction_norms(U, V, x, y):
     """‖(u_kᵀx, v_kᵀy)‖ for every singular direction k."""
     a, b = U.T @ x.detach(), V.T @ y.detach()
     return torch.sqrt(a**2 + b**2)
-
-
-def total_norm(x, y):
-    return math.hypot(float(x.detach().norm()), float(y.detach().norm()))
-
-
-def nonlinear_game(seed=0):
-    """A smooth two-player game with no special structure (for state round trips)."""
-    g = torch.Generator().manual_seed(seed)
-    W = torch.randn(4, 3, generator=g, dtype=DT)
-    p0 = torch.randn(4, generator=g, dtype=DT).requires_grad_()
-    p1 = torch.randn(3, generator=g, dtype=DT).requires_grad_()
-    q1 = torch.randn(2, generator=g, dtype=DT).requires_grad_()
-
-    def make_closure(a, b, c):
-        def closure():
-            f = torch.tanh(a) @ W @ torch.sin(b) + 0.3 * (c**2).sum() * torch.tanh(a).sum()
-            return [f + 0.05 * (a**2).sum(), -f + 0.05 * (b**2).sum() + 0.1 * (c**2).sum()]
-
-        return closure
-
-    return [p0], [p1, q1], make_closure
-
-
-def serialise(state):
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
 
 
 def assert_round_trip(name, warmup=4, **hp):

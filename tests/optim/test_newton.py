@@ -30,17 +30,10 @@ from saddlepoint.optim.derivatives import flatten
 from saddlepoint.optim.krylov import cr
 from saddlepoint.optim.newton import DeclaredLosses, GaussNewtonProducts, damped_solve, levenberg_marquardt
 
+from .toy_games import run as distances
+
 DT = torch.float64
 EXACT = {"damping": 0.0, "adapt_damping": False, "tol": 1e-14, "max_iter": 50}
-
-
-def distances(game, name: str, steps: int, **hp) -> list[float]:
-    opt = build(name, game.players, **hp)
-    out = [game.distance()]
-    for _ in range(steps):
-        opt.step(game.losses)
-        out.append(game.distance())
-    return out
 
 
 def slope_rate(dist: list[float], start: int) -> float:

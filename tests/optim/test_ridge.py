@@ -37,6 +37,8 @@ from saddlepoint.games import build_game
 from saddlepoint.optim import build
 from saddlepoint.optim.ridge import FollowRidge
 
+from .toy_games import run as distances
+
 DT = torch.float64
 EXACT = {"damping": 0.0, "adapt_damping": False, "tol": 1e-14, "max_iter": 60}
 RIDGE = ["follow-ridge", "gdn", "complete-newton"]
@@ -105,15 +107,6 @@ def real_eigenvalues(M: torch.Tensor) -> torch.Tensor:
 
 def slope_rate(dist: list[float], start: int) -> float:
     return math.exp((math.log(dist[-1]) - math.log(dist[start])) / (len(dist) - 1 - start))
-
-
-def distances(game, name: str, steps: int, **hp) -> list[float]:
-    opt = build(name, game.players, **hp)
-    out = [game.distance()]
-    for _ in range(steps):
-        opt.step(game.losses)
-        out.append(game.distance())
-    return out
 
 
 # ----------------------------------------------------------------------------- Follow-the-Ridge

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -187,3 +188,20 @@ def round_trip(name, warmup, hp, with_bn=False):
         for p, q in zip(tensors_a, tensors_b, strict=True):
             assert torch.equal(p, q)
     assert opt_a.counts == opt_b.counts
+
+
+def tree_equal(a: Any, b: Any) -> bool:
+    """Bit-identical state trees (tensors with torch.equal, everything else with ==)."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(tree_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(tree_equal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def without(tree: dict, *keys: str) -> dict:
+    """A state dict without ``keys``, at every level that holds a wrapped optimizer's state dict."""
+    return {k: (without(v, *keys) if isinstance(v, dict) and "method" in v else v)
+            for k, v in tree.items() if k not in keys}
