@@ -42,7 +42,6 @@ What the framework guarantees (so that no method and no user has to think about 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -387,26 +386,15 @@ def nest_dotted(hyper_parameters: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_hyper_parameter(key: str, value: Any, default: Any) -> Any:
-    """Type-check a hyper-parameter against its default: numbers must be finite real numbers (``lr`` and
-    ``max_grad_norm`` positive), strings strings, booleans booleans; ``None`` defaults accept None or a number."""
-    def bad(expected: str) -> ConfigError:
-        return ConfigError(f"optim.{key}: expected {expected}, got {value!r}")
-
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if isinstance(default, (int, float)) or (default is None and value is not None and key != "inner"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad("a number")
-        if not math.isfinite(value):
-            raise bad("a finite number")
-        if key in ("lr", "max_grad_norm") and value <= 0:
-            raise bad("a positive number")
-        return int(value) if isinstance(default, int) and not isinstance(default, bool) and float(value).is_integer() \
-            else value
-    if isinstance(default, str) and not isinstance(value, str):
-        raise bad("a name")
+    """Type-check a hyper-parameter against its default (:func:`saddlepoint.checks.like`): numbers finite real
+    numbers (``lr`` and ``max_grad_norm`` positive), strings strings, booleans booleans; a ``None`` default
+    (an optional number) accepts None or a number."""
+    name = f"optim.{key}"
+    if default is None and value is not None and key != "inner":
+        default = 0.0
+    value = checks.like(name, value, default)
+    if key in ("lr", "max_grad_norm") and value is not None:
+        checks.positive(name, value)
     return value
 
 
