@@ -23,7 +23,6 @@ import torch
 
 from ..config import to_dict
 from ..errors import CheckpointError, UserError
-from ..io import atomic_torch_save, atomic_write_text
 
 
 def rng_state() -> dict[str, Any]:
@@ -57,11 +56,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` to ``path`` atomically (:func:`saddlepoint.io.atomic_torch_save`)."""
-    atomic_torch_save(obj, path)
-
-
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint safely; any malformed, truncated or unsafe file is a :class:`CheckpointError`."""
     path = Path(path)
@@ -77,11 +71,6 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(obj, dict) or obj.get("format") != "saddlepoint-checkpoint":
         raise DamagedCheckpoint(f"checkpoint {path} is not a saddlepoint checkpoint")
     return obj
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace a small text file (config, summary, log) atomically (:func:`saddlepoint.io.atomic_write_text`)."""
-    atomic_write_text(path, text)
 
 
 class DamagedCheckpoint(CheckpointError):

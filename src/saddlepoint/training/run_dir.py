@@ -24,10 +24,11 @@ from torch import Tensor
 
 from ..config import RESUMABLE_KEYS, Config, dump_yaml, run_changes
 from ..errors import UserError
+from ..io import atomic_torch_save, atomic_write_text
 from ..report.animation import TrainingAnimation
 from ..report.html import write_run_report
 from ..report.tensorboard import TensorBoardLogger
-from .checkpoint import Resumable, save_atomic, set_aside, write_text_atomic
+from .checkpoint import Resumable, set_aside
 from .progress import Progress
 from .sampling import render
 from .world import World
@@ -64,7 +65,7 @@ def truncate_log(path: Path, step: int) -> None:
             continue
         if isinstance(record, dict) and record.get("step", 0) <= step and not record.get("final"):
             kept.append(line)
-    write_text_atomic(path, "".join(f"{line}\n" for line in kept))
+    atomic_write_text(path, "".join(f"{line}\n" for line in kept))
 
 
 def check_resumable(run_dir: Path, old: Config, new: Config, force: bool) -> None:
@@ -96,7 +97,7 @@ class RunDir:
 
         def prepare() -> Path:
             path = prepare_out_dir(Path(out) if out is not None else None, cfg)
-            write_text_atomic(path / "config.yaml", dump_yaml(cfg))
+            atomic_write_text(path / "config.yaml", dump_yaml(cfg))
             return path
 
         return cls.handshake(world, prepare)
@@ -117,7 +118,7 @@ class RunDir:
                 print(f"warning: {found.damaged[0]} is damaged; resuming from {found.path.name} (step {step}); "
                       f"kept aside as {', '.join(p.name for p in moved)}", file=sys.stderr, flush=True)
             truncate_log(path / "metrics.jsonl", step)
-            write_text_atomic(path / "config.yaml", dump_yaml(cfg))
+            atomic_write_text(path / "config.yaml", dump_yaml(cfg))
             return path
 
         return cls.handshake(world, prepare)
@@ -134,7 +135,7 @@ class RunDir:
 
     def write_summary(self, summary: Callable[[], dict[str, Any]]) -> None:
         path = self.path / "summary.json"
-        self.world.on_main(lambda: write_text_atomic(path, json.dumps(summary(), indent=2) + "\n"))
+        self.world.on_main(lambda: atomic_write_text(path, json.dumps(summary(), indent=2) + "\n"))
 
     def save_samples(self, name: str, draw: Callable[[], Tensor], dataset: Any, title: str = "") -> Path:
         """``samples/<name>.png``: the samples ``draw()`` as a scatter plot (2-D) or a grid of 8 per row."""
@@ -151,19 +152,19 @@ class RunDir:
 
     @staticmethod
     def _save_numbered(state: dict[str, Any], last: Path, step: int, keep: int) -> None:
-        save_atomic(state, last)
+        atomic_torch_save(state, last)
         if keep > 1:
             numbered = last.with_name(f"step_{step:08d}.pt")
             numbered.unlink(missing_ok=True)
             try:
                 os.link(last, numbered)
             except OSError:
-                save_atomic(state, numbered)
+                atomic_torch_save(state, numbered)
             for path in sorted(last.parent.glob("step_*.pt"))[: -(keep - 1)]:
                 path.unlink(missing_ok=True)
 
     def save_best(self, state: Callable[[], dict[str, Any]]) -> None:
-        self.world.on_main(lambda: save_atomic(state(), self.path / "checkpoints" / "best.pt"))
+        self.world.on_main(lambda: atomic_torch_save(state(), self.path / "checkpoints" / "best.pt"))
 
     def write_report(self) -> None:
         """``report.html`` (a failure is a warning: a report never hides the run's own outcome)."""
