@@ -127,7 +127,7 @@ def evaluate_run(run: Path, n: int, quick: bool) -> dict[str, Any]:
     import torch
 
     from saddlepoint.metrics import mode_stats
-    from saddlepoint.refine import refine
+    from saddlepoint.refine import real_sampler, refine
 
     G, D, dataset = load_pair(run)
     rows: dict[str, Any] = {}
@@ -142,8 +142,8 @@ def evaluate_run(run: Path, n: int, quick: bool) -> dict[str, Any]:
         else:
             if quick and options.get("d_steps"):
                 options = {**options, **QUICK_FINETUNE}
-            result = refine(name, G, D, n, seed=1, options=options, real=dataset.sample, cache_dir=run / "refine",
-                            progress=False)
+            result = refine(name, G, D, n, seed=1, options=options, real=real_sampler(dataset),
+                            cache_dir=run / "refine", progress=False)
             x, cost = result.samples, result.cost()
         stats = mode_stats(x, dataset.centers, dataset.std)
         rows[label] = {**stats, **cost, "sampler": name, "options": options,
@@ -158,7 +158,7 @@ def evaluate_images(run: Path, metrics: list[str], n: int, quick: bool) -> dict[
     import torch
 
     from saddlepoint.metrics import evaluate_metrics
-    from saddlepoint.refine import refine
+    from saddlepoint.refine import real_sampler, refine
 
     G, D, dataset = load_pair(run)
     rows: dict[str, Any] = {}
@@ -173,8 +173,8 @@ def evaluate_images(run: Path, metrics: list[str], n: int, quick: bool) -> dict[
             if quick:  # a pipeline check: hardly any continued training, short chains
                 options = {**options, "d_steps": min(options.get("d_steps", 0), 20)}
                 options.update({"k": 3} if "k" in options else {})
-            result = refine(name, G, D, n, seed=1, options=options, real=dataset.sample, cache_dir=run / "refine",
-                            progress=False)
+            result = refine(name, G, D, n, seed=1, options=options, real=real_sampler(dataset),
+                            cache_dir=run / "refine", progress=False)
             x, cost = result.samples, result.cost()
         values = evaluate_metrics(metrics, x.clamp(-1, 1), dataset)
         rows[label] = {**values, **cost, "sampler": name, "options": options, "seconds": time.perf_counter() - t0}

@@ -145,11 +145,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if out.suffix not in (".png", ".npy"):
         raise UserError(f"--out {out}: expected a .png or .npy file name")
     if args.refine:
-        from .refine import refine
+        from .refine import real_sampler, refine
         from .training.refined import load_pair
 
         G, D, _, dataset = load_pair(args.run_dir, ema=args.ema)
-        result = refine(args.refine, G, D, args.n, seed=args.seed, options=options, real=dataset.sample,
+        result = refine(args.refine, G, D, args.n, seed=args.seed, options=options, real=real_sampler(dataset),
                         cache_dir=Path(args.run_dir) / "refine")
         samples = result.samples
         print(f"refine {args.refine}: acceptance {result.acceptance_rate:.3f}, {result.g_per_sample:.1f} G and "

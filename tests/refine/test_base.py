@@ -109,3 +109,16 @@ def test_real_samples_required_for_calibration(pair):
     G, D, _ = pair
     with pytest.raises(ConfigError, match="refine.calibration"):
         refine("mh", G, D, 10, options={"k": 2}, progress=False)
+
+
+def test_real_sampler_depends_on_the_generator_only():
+    from saddlepoint.data.base import ImageDataset
+    from saddlepoint.refine import real_sampler
+
+    images = torch.arange(20.0).reshape(20, 1, 1, 1)
+    data = ImageDataset(images, torch.zeros(20, dtype=torch.long), name="toy")
+    real = real_sampler(data)
+    a = real(8, torch.Generator().manual_seed(0))
+    data.sample(5, torch.Generator().manual_seed(1))  # moving the dataset's own stream changes nothing
+    assert torch.equal(a, real(8, torch.Generator().manual_seed(0)))
+    assert a.shape == (8, 1, 1, 1) and set(a.reshape(-1).tolist()) <= set(range(20))

@@ -12,7 +12,7 @@ reused. Every sampler reports its cost (:class:`RefineResult`). Layering: above 
 below training.
 
     from saddlepoint.refine import refine
-    result = refine("drs", G, D, 2500, seed=0, real=dataset.sample, cache_dir=run_dir / "refine")
+    result = refine("drs", G, D, 2500, seed=0, real=real_sampler(dataset), cache_dir=run_dir / "refine")
     result.samples, result.acceptance_rate, result.g_per_sample
 """
 
@@ -27,6 +27,7 @@ from .base import (
     build_sampler,
     check_options,
     declared_options,
+    real_sampler,
     refine,
     refine_setting,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "energy_grad",
     "fingerprint",
     "latent_energy",
+    "real_sampler",
     "refine",
     "refine_setting",
 ]

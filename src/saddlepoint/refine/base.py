@@ -265,6 +265,24 @@ class Sampler:
         raise NotImplementedError
 
 
+def real_sampler(dataset: Any) -> RealFn:
+    """``real(n, generator)`` drawing n samples of ``dataset`` as a function of the generator alone: uniformly
+    with replacement from a fixed set (``images`` or ``points``), else ``dataset.sample`` (an on-the-fly
+    mixture). ``Dataset.sample`` of a fixed set reads an epoch stream whose position is the dataset's state, so
+    the same seed would not give the same draws (and sampling would move a training stream)."""
+    fixed = getattr(dataset, "images", None)
+    if fixed is None:
+        fixed = getattr(dataset, "points", None)
+    if fixed is None:
+        return dataset.sample
+
+    def real(n: int, generator: torch.Generator) -> Tensor:
+        idx = torch.randint(len(fixed), (n,), generator=generator, device=generator.device)
+        return fixed[idx.to(fixed.device)]
+
+    return real
+
+
 def check_options(name: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validate the ``refine.*`` options of sampler ``name`` (defaults filled in)."""
     cls = SAMPLERS.get(name, "refine")

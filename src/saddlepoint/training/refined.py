@@ -21,7 +21,7 @@ from ..config import Config
 from ..errors import UserError
 from ..metrics import evaluate_metrics
 from ..models import build_models
-from ..refine import SAMPLERS, RefineResult, refine
+from ..refine import SAMPLERS, RefineResult, real_sampler, refine
 from .checkpoint import load_checkpoint
 from .evaluation import metric_names
 from .sampling import EVAL_SEED_OFFSET
@@ -61,7 +61,7 @@ def refine_run(run_dir: str | Path, name: str, n: int = 64, seed: int = 0, *, em
     """``n`` samples of the run's G refined by its D with sampler ``name`` (``drs``, ``mh``, ``ddls``) and
     ``options`` (``refine.*``); the calibration is kept in ``run_dir/refine/``."""
     G, D, _, dataset = load_pair(run_dir, ema=ema)
-    return refine(name, G, D, n, seed=seed, options=options, real=dataset.sample,
+    return refine(name, G, D, n, seed=seed, options=options, real=real_sampler(dataset),
                   cache_dir=Path(run_dir) / "refine", progress=progress)
 
 
@@ -73,7 +73,7 @@ def refined_metrics(cfg: Config, dataset: Any, G: nn.Module, D: nn.Module, out: 
     rows: dict[str, Any] = {}
     for name, options in cfg.eval.refine.items():
         result = refine(name, G, D, cfg.eval.samples, seed=cfg.seed + EVAL_SEED_OFFSET, options=options,
-                        real=dataset.sample, cache_dir=Path(out) / "refine", progress=False)
+                        real=real_sampler(dataset), cache_dir=Path(out) / "refine", progress=False)
         metrics = evaluate_metrics(names, result.samples, dataset, cfg.eval, device=device) if names else {}
         rows[name] = {"label": label(name), "options": dict(options), "metrics": metrics, "cost": result.cost()}
     return rows
