@@ -186,3 +186,18 @@ def test_lookahead_forwards_configure_and_reports_its_inner_needs():
     assert opt.inner.scaler is None and opt.inner.reduce is reduce
     opt.configure()
     assert opt.inner.reduce is None and opt.reduce is None
+
+
+def test_lookahead_reports_its_inner_diagnostics_and_batches():
+    """The log reads ``stats()`` and ``last_layer_norms``: around a zeroth-order inner method they are the inner
+    method's (forward passes, per-layer norms); the two-batch need of Hamiltonian descent is forwarded."""
+    A, U, V, x, y, closure = bilinear((1.0,))
+    opt = build("lookahead", [[x], [y]], inner="sgd", k=2, lr=0.01, grad="zo",
+                zo={"directions": "coordinate", "mu": 1e-5})
+    opt.step(closure)
+    n = x.numel() + y.numel()
+    assert opt.stats()["zo_forward"] == 2 * n
+    assert [float(t[0]) for t in opt.last_layer_norms] == pytest.approx(opt.last_grad_norms)
+    assert build("lookahead", [[x], [y]], inner="hamiltonian").wants_independent_batches
+    assert not build("lookahead", [[x], [y]], inner="hamiltonian", independent_batches=False).wants_independent_batches
+    assert not build("lookahead", [[x], [y]], inner="adam").wants_independent_batches

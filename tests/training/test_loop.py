@@ -114,7 +114,8 @@ def test_every_optimizer_trains_a_batchnorm_generator_with_a_penalty(optimizer, 
     bn = [m for m in trainer.G.modules() if isinstance(m, torch.nn.BatchNorm1d)][0]
     G0 = [p.detach().clone() for p in trainer.G.parameters()]
     trainer.run()
-    assert bn.num_batches_tracked.item() == 3  # one BatchNorm update per step, however many closure calls
+    # one BatchNorm update per batch drawn (two for stochastic Hamiltonian descent), however many closure calls
+    assert bn.num_batches_tracked.item() == 3 * (2 if trainer.opt.wants_independent_batches else 1)
     assert any(not torch.equal(a, b) for a, b in zip(G0, trainer.G.parameters()))
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "completed"
@@ -129,6 +130,23 @@ def test_image_gan_with_batchnorm_and_dropout(optimizer, tmp_path):
                         "train": {"steps": 2, "batch_size": 8, "ema": 0.5}, "log": {"progress": "none"}})
     run = train_run(cfg, tmp_path / "run")
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.parametrize("independent", [True, False])
+def test_hamiltonian_plays_on_two_independent_batches(independent, tmp_path):
+    """Stochastic Hamiltonian descent (Loizou et al. 2020, eq. 8): the trainer draws two batches (data and noise)
+    and the step is the one of the pair of closures on them; ``independent_batches: false`` draws one."""
+    cfg = build_config(ring_config(optim={"name": "hamiltonian", "lr": 0.01, "independent_batches": independent}))
+    trainer, twin = trainer_in(cfg, tmp_path / "a"), trainer_in(cfg, tmp_path / "b")
+    trainer.game_step()
+    batches = [twin.batch() for _ in range(2 if independent else 1)]  # what the trainer drew, in its order
+    closures = [twin.closure_for(*b, {}) for b in batches]
+    twin.opt.step(tuple(closures) if independent else closures[0])
+    assert torch.equal(trainer.data_gen.get_state(), twin.data_gen.get_state())
+    assert torch.equal(trainer.noise_gen.get_state(), twin.noise_gen.get_state())
+    for a, b in zip([*trainer.G.parameters(), *trainer.D.parameters()], [*twin.G.parameters(), *twin.D.parameters()]):
+        assert torch.equal(a, b)
+    assert trainer.opt.counts["closure"] == (2 if independent else 1)
 
 
 def test_schedules_of_the_periodic_table():

@@ -189,6 +189,10 @@ class GameOptimizer(GradientSources):
     #: whether ``step`` uses a closure's declared pushforward (``losses.pushforward``, see
     #: :class:`~saddlepoint.optim.derivatives.Pushforward`); a closure may skip that bookkeeping otherwise
     wants_pushforward: bool = False
+    #: whether ``step`` takes a pair of closures on two independent minibatches (the unbiased stochastic form of
+    #: Hamiltonian descent); the trainer then draws two batches per step
+    wants_independent_batches: bool = False
+
     @property
     def requires_double_backward(self) -> bool:
         """Whether ``step`` differentiates twice through the closure's graph (second-derivative products): the

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .. import checks
 from .base import OPTIMIZERS, Closure, StepEvaluator
 from .rules import Gradient
 from .second_order import FieldMethod
@@ -28,20 +29,28 @@ class Hamiltonian(FieldMethod):
     of ∇H (the product of two estimates on the same samples); with two independent minibatches a and b,
     ½(J_aᵀ ξ_b + J_bᵀ ξ_a) is unbiased. ``step((closure_a, closure_b))`` takes that form: each closure gets the
     framework's replay of its own randomness (the second one's starts where the first evaluation left the random
-    stream, so dropout masks differ too). ``step(closure)`` takes the deterministic form (analytic games; and GAN
-    training unless the trainer passes two closures, see :attr:`wants_independent_batches`).
+    stream, so dropout masks differ too). ``step(closure)`` takes the deterministic form (analytic games). In GAN
+    training the trainer draws two batches (data and noise) per step and passes both closures; with
+    ``independent_batches: false`` it passes one (the biased single-batch form, half the data per step).
 
     Hyper-parameters: ``lr`` (1e-2), ``base`` (sgd | momentum | adam | ...) with the rules' hyper-parameters,
-    ``hvp``, ``fd_eps``, ``max_grad_norm``. Cost per step: deterministic, 1 closure, n gradients with graph,
+    ``independent_batches`` (true), ``hvp``, ``fd_eps``, ``max_grad_norm``. Cost per step: deterministic, 1 closure, n gradients with graph,
     1 product Jᵀξ (fd: n products, 2n closures); two minibatches, 2 closures, 2n gradients, 2 products.
     """
 
-    #: the step takes two closures on independent minibatches for the unbiased stochastic form
-    wants_independent_batches = True
+    extra_defaults = {"independent_batches": True}
+    game_level = FieldMethod.game_level | {"independent_batches"}
 
     def __init__(self, players, **hyper_parameters: Any) -> None:
         super().__init__(players, **hyper_parameters)
+        self.shared["independent_batches"] = checks.boolean("optim.independent_batches",
+                                                            self.shared["independent_batches"])
         self._second: Callable[[], Sequence[Tensor]] | None = None
+
+    @property
+    def wants_independent_batches(self) -> bool:  # type: ignore[override]
+        """Whether the trainer passes two closures on independent minibatches (``independent_batches``, true)."""
+        return bool(self.shared["independent_batches"])
 
     def adjusted_field(self, d, xi):
         return d.field_vjp(xi)

@@ -45,7 +45,8 @@ class Lookahead(GameOptimizer):
 
     The wrapper is the one place that reaches into the optimizer it wraps: :meth:`configure` forwards the
     collaborators (``reduce``, ``scaler``) to it, and the declared needs (``wants_pushforward``,
-    ``requires_double_backward``) are the inner optimizer's.
+    ``requires_double_backward``, ``wants_independent_batches``) and the log's diagnostics (``last_stats``,
+    ``last_layer_norms``) are the inner optimizer's.
     """
 
     defaults: dict[str, Any] = {"inner": "adam", "k": 5, "alpha": 0.5}
@@ -84,6 +85,8 @@ class Lookahead(GameOptimizer):
         self.hp = self.inner.hp
         self.counts = self.inner.counts
         self.last_grad_norms = self.inner.last_grad_norms
+        self.last_layer_norms = self.inner.last_layer_norms  # per-layer gradient health of the log
+        self.last_stats = self.inner.last_stats  # zeroth-order forward passes and cosines
 
     # ------------------------------------------------------------------ collaborators and needs
     def configure(self, **collaborators: Any) -> None:
@@ -97,6 +100,10 @@ class Lookahead(GameOptimizer):
     @property
     def requires_double_backward(self) -> bool:  # type: ignore[override]
         return self.inner.requires_double_backward
+
+    @property
+    def wants_independent_batches(self) -> bool:  # type: ignore[override]
+        return self.inner.wants_independent_batches
 
     # ------------------------------------------------------------------ public contract
     def step(self, closure: Closure, players: list[int] | None = None) -> list[float]:

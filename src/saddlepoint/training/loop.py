@@ -93,13 +93,19 @@ class Trainer:
         return GANClosure(self.G, self.D, self.loss_fn, self.penalties, real, z, aux, autocast,
                           pushforward=self.opt.wants_pushforward)
 
+    def closures(self, aux: dict[str, float]) -> Any:
+        """A closure on a fresh batch, or a pair on two independent batches for an optimizer that declares
+        ``wants_independent_batches`` (stochastic Hamiltonian descent; the second batch logs nothing)."""
+        first = self.closure_for(*self.batch(), aux)
+        return (first, self.closure_for(*self.batch(), {})) if self.opt.wants_independent_batches else first
+
     def game_step(self) -> tuple[list[float], dict[str, float]]:
         """n_critic − 1 discriminator-only steps on fresh batches, then one step of both players."""
         for _ in range(self.cfg.train.n_critic - 1):
-            self.opt.step(self.closure_for(*self.batch(), {}), players=[1])
+            self.opt.step(self.closures({}), players=[1])
             self.after_d_update()
         aux: dict[str, float] = {}
-        losses = self.opt.step(self.closure_for(*self.batch(), aux))
+        losses = self.opt.step(self.closures(aux))
         self.after_d_update()
         if self.ema is not None and not self.opt.last_step_skipped:  # a skipped (fp16) step changes nothing
             self.ema.update(self.G)
