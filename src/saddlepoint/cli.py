@@ -1,4 +1,4 @@
-"""Command line: ``saddlepoint train|resume|eval|sample|game|sweep|compare|list`` (see CONTRACTS.md).
+"""Command line: ``saddlepoint train|resume|eval|sample|fid|game|sweep|compare|list`` (see CONTRACTS.md).
 
 Exit codes: 0 success · 2 bad input (one ``error:`` line) · 3 training diverged · 130 interrupted.
 """
@@ -54,6 +54,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--refine", metavar="SAMPLER", help="discriminator-driven sampling: drs | mh | ddls "
                    "(saddlepoint list samplers)")
     s.add_argument("--set", action="append", default=[], metavar="refine.KEY=VALUE", help="a sampler option")
+
+    f = sub.add_parser("fid", help="FID (and KID, IS) between two image sets, as pytorch-fid computes it")
+    f.add_argument("a", help="a folder of images, an .npz/.npy image array, an .npz of mu/sigma, or a run directory")
+    f.add_argument("b", nargs="?", help="the other side (same kinds); omit with --save-stats")
+    f.add_argument("--features", default="inception", help="inception (default) | mnist | a TorchScript file")
+    f.add_argument("--inception-path", help="a local Inception-v3 file instead of the one of the inception extra")
+    f.add_argument("--kid", action="store_true", help="also the Kernel Inception Distance")
+    f.add_argument("--isc", action="store_true", help="also the Inception Score of A (a network with logits)")
+    f.add_argument("--samples", type=int, default=5000, help="samples drawn from a run directory's generator")
+    f.add_argument("--seed", type=int, default=0, help="seed of a run directory's samples")
+    f.add_argument("--save-stats", metavar="FILE.npz", help="write A's mu and sigma (pytorch-fid's format)")
+    f.add_argument("--no-cache", action="store_true", help="do not read or write the statistics cache")
 
     g = sub.add_parser("game", help="run an optimizer on an analytic game")
     g.add_argument("name")
@@ -228,6 +240,33 @@ def _eval_refined(args: argparse.Namespace, cfg: Any, dataset: Any, names: list[
                            next(G.parameters()).device)
 
 
+def cmd_fid(args: argparse.Namespace) -> int:
+    from .metrics.standalone import Side, compare, load_side, save_stats
+    from .metrics.stats import default_cache_dir
+
+    def side(path: str) -> Side:
+        if (Path(path) / "checkpoints").is_dir():  # a run directory: its (EMA) generator's samples
+            from .training import sample
+
+            if args.samples < 2:
+                raise UserError("--samples: at least 2 for a run directory")
+            return Side(path, images=sample(path, n=args.samples, seed=args.seed))
+        return load_side(path)
+
+    cache = None if args.no_cache else default_cache_dir()
+    options = {"features": args.features, "inception_path": args.inception_path, "cache_dir": cache}
+    if args.save_stats:
+        print(f"statistics: {save_stats(side(args.a), args.save_stats, **options)}")
+        if args.b is None:
+            return 0
+    if args.b is None:
+        raise UserError("fid: give two sides (A B), or --save-stats FILE.npz with one")
+    results = compare(side(args.a), side(args.b), kid_metric=args.kid, inception_score_of_a=args.isc, **options)
+    for key, value in results.items():
+        print(f"{key}: {value:.6g}")
+    return 0
+
+
 def cmd_game(args: argparse.Namespace) -> int:
     from .config import parse_sets, parse_value
     from .games import run_game
@@ -252,6 +291,7 @@ COMMANDS = {
     "resume": cmd_resume,
     "eval": cmd_eval,
     "sample": cmd_sample,
+    "fid": cmd_fid,
     "game": cmd_game,
     "list": cmd_list,
     "sweep": cmd_sweep,

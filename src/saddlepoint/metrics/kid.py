@@ -8,11 +8,14 @@ k(x, y) = (x·y / d + 1)³ (d: feature dimension):
 computed on ``subsets`` random subsets of ``m = min(subset_size, n_real, n_fake)`` real and fake
 features each (drawn without replacement within a subset, independently across subsets, from a seeded
 generator); the result is the mean and the standard deviation over subsets. Being unbiased it can be
-negative when the two distributions are equal.
+negative when the two distributions are equal. When a subset is a whole sample set (m equals its size) the
+subsets differ only in the other set, and the standard deviation is no standard error: a ``warning:`` line
+says so.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import torch
@@ -55,6 +58,11 @@ def kid(
     m = min(subset_size, len(real), len(fake))
     if m < 2:
         raise ValueError(f"KID needs at least 2 real and 2 generated samples, got {len(real)} and {len(fake)}")
+    whole = [name for name, n in (("real", len(real)), ("generated", len(fake))) if m == n]
+    if whole and subsets > 1:
+        print(f"warning: KID subsets of {m} hold every {' and every '.join(whole)} sample: kid_std measures only "
+              "the resampling of the other set (none if both), not a standard error; give more samples than "
+              "eval.kid_subset_size", file=sys.stderr)
     g = torch.Generator().manual_seed(seed)
     values = torch.empty(subsets, dtype=torch.float64)
     for s in range(subsets):

@@ -34,8 +34,9 @@ class Hamiltonian(FieldMethod):
     ``independent_batches: false`` it passes one (the biased single-batch form, half the data per step).
 
     Hyper-parameters: ``lr`` (1e-2), ``base`` (sgd | momentum | adam | ...) with the rules' hyper-parameters,
-    ``independent_batches`` (true), ``hvp``, ``fd_eps``, ``max_grad_norm``. Cost per step: deterministic, 1 closure, n gradients with graph,
-    1 product Jᵀξ (fd: n products, 2n closures); two minibatches, 2 closures, 2n gradients, 2 products.
+    ``independent_batches`` (true), ``hvp``, ``fd_eps``, ``max_grad_norm``. Cost per step: deterministic,
+    1 closure, n gradients with graph, 1 product Jᵀξ (fd: n products, 2n closures); two minibatches, 2 closures,
+    2n gradients, 2 products.
     """
 
     extra_defaults = {"independent_batches": True}
