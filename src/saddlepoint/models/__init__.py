@@ -16,7 +16,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
-from . import dcgan, mlp  # noqa: F401  (registers the builders)
+from . import dcgan, mlp, resnet  # noqa: F401  (registers the builders)
 from .base import MODELS, init_weights
 
 
