@@ -60,8 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("b", nargs="?", help="the other side (same kinds); omit with --save-stats")
     f.add_argument("--features", default="inception", help="inception (default) | mnist | a TorchScript file")
     f.add_argument("--inception-path", help="a local Inception-v3 file instead of the one of the inception extra")
-    f.add_argument("--kid", action="store_true", help="also the Kernel Inception Distance")
-    f.add_argument("--isc", action="store_true", help="also the Inception Score of A (a network with logits)")
+    f.add_argument("--metrics", default="fid", help="comma-separated: fid (default), kid, is (the Inception Score "
+                   "of A; needs a network with logits)")
     f.add_argument("--samples", type=int, default=5000, help="samples drawn from a run directory's generator")
     f.add_argument("--seed", type=int, default=0, help="seed of a run directory's samples")
     f.add_argument("--save-stats", metavar="FILE.npz", help="write A's mu and sigma (pytorch-fid's format)")
@@ -261,7 +261,14 @@ def cmd_fid(args: argparse.Namespace) -> int:
             return 0
     if args.b is None:
         raise UserError("fid: give two sides (A B), or --save-stats FILE.npz with one")
-    results = compare(side(args.a), side(args.b), kid_metric=args.kid, inception_score_of_a=args.isc, **options)
+    names = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    unknown = sorted(set(names) - {"fid", "kid", "is"})
+    if unknown or not names:
+        raise UserError(f"--metrics: {', '.join(unknown) or 'none given'}; valid: fid, kid, is")
+    results = compare(side(args.a), side(args.b), kid_metric="kid" in names, inception_score_of_a="is" in names,
+                      **options)
+    if "fid" not in names:
+        results.pop("fid")
     for key, value in results.items():
         print(f"{key}: {value:.6g}")
     return 0

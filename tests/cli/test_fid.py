@@ -30,7 +30,7 @@ def test_arrays_folders_and_statistics_files(digits, tmp_path, capsys):
     a, b = tmp_path / "a.npz", tmp_path / "b.npy"
     np.savez(a, x=digits[:200])
     np.save(b, digits[200:])
-    assert main(["fid", str(a), str(b), "--features", "mnist", "--kid", "--no-cache"]) == 0
+    assert main(["fid", str(a), str(b), "--features", "mnist", "--metrics", "fid,kid", "--no-cache"]) == 0
     out = printed(capsys)
     ext = mnist_extractor()
     fa = ext.features(torch.from_numpy(digits[:200]).unsqueeze(1).float() / 127.5 - 1)
@@ -78,7 +78,7 @@ def test_a_run_directory_is_its_generator(tmp_path, digits, capsys):
     run = tmp_path / "run"
     np.save(tmp_path / "b.npy", digits[:100])
     assert main(["fid", str(run), str(tmp_path / "b.npy"), "--features", "mnist", "--samples", "50",
-                 "--isc", "--no-cache"]) == 0
+                 "--metrics", "fid,is", "--no-cache"]) == 0
     out = printed(capsys)
     samples = saddlepoint.sample(run, n=50, seed=0)
     ext = mnist_extractor()
@@ -90,7 +90,8 @@ def test_a_run_directory_is_its_generator(tmp_path, digits, capsys):
 @pytest.mark.parametrize("args, words", [
     (["fid", "MISSING", "b.npy"], ["MISSING", "no such file"]),
     (["fid", "a.npy"], ["two sides"]),
-    (["fid", "stats.npz", "a.npy", "--kid"], ["KID", "mu and sigma"]),
+    (["fid", "stats.npz", "a.npy", "--metrics", "kid"], ["KID", "mu and sigma"]),
+    (["fid", "a.npy", "a.npy", "--metrics", "fid,lpips"], ["--metrics", "lpips"]),
     (["fid", "points.npy", "a.npy"], ["points"]),
 ])
 def test_bad_input_is_one_error_line(args, words, digits, tmp_path, capsys, monkeypatch):

@@ -76,25 +76,29 @@ def side_stats(side: Side, extractor: FeatureExtractor, cache_dir: Path | None) 
 
 def compare(a: Side, b: Side, *, features: Any = "inception", inception_path: str | None = None,
             kid_metric: bool = False, inception_score_of_a: bool = False, cache_dir: Path | None = None,
-            kid_subsets: int = 100, kid_subset_size: int = 1000) -> dict[str, float]:
-    """FID between ``a`` and ``b`` (both ways the same); KID with ``kid_metric``; the Inception Score of ``a``."""
+            kid_subsets: int = 100, kid_subset_size: int = 1000, device: str | None = None) -> dict[str, float]:
+    """FID between ``a`` and ``b`` (both ways the same); KID with ``kid_metric``; the Inception Score of ``a``.
+    ``device``: where the feature network runs (default: where it is, the CPU)."""
     channels = {s.images.shape[1] for s in (a, b) if s.images is not None}
     if len(channels) > 1:
         raise UserError(f"fid: {a.label} and {b.label} differ in channels ({sorted(channels)})")
     probe = next((s.images for s in (a, b) if s.images is not None), None)
     shape = tuple(probe.shape[1:]) if probe is not None else (3, 32, 32)
     extractor = resolve_extractor(features, _Probe(shape), inception_path)
+    if device is not None:
+        extractor.to(device)
     sa, sb = side_stats(a, extractor, cache_dir), side_stats(b, extractor, cache_dir)
     if len(sa.mu) != len(sb.mu):
         raise UserError(f"fid: statistics of {len(sa.mu)} and {len(sb.mu)} features (different networks?)")
     out = {"fid": frechet_distance(sa.mu, sa.sigma, sb.mu, sb.sigma)}
     if kid_metric:
         if len(sa.features) == 0 or len(sb.features) == 0:
-            raise UserError("fid --kid: KID needs the features of both sides; a statistics file has only mu and sigma")
+            raise UserError("--metrics kid: KID needs the features of both sides; a statistics file has only "
+                            "mu and sigma")
         out.update(kid(sa.features, sb.features, subsets=kid_subsets, subset_size=kid_subset_size))
     if inception_score_of_a:
         if a.images is None:
-            raise UserError(f"fid --isc: {a.label} holds statistics, not images")
+            raise UserError(f"--metrics is: {a.label} holds statistics, not images")
         out.update(inception_score(extractor.logits(a.images)))
     return out
 

@@ -255,7 +255,7 @@ def _sngan64(channels: int, z_dim: int, scale: float) -> tuple[nn.Module, nn.Mod
     return G, D
 
 
-@MODELS.register("sngan-resnet32", resolution=32)
+@MODELS.register("sngan-resnet32", "resnet32", resolution=32)  # resnet32: the name CONTRACTS.md gives
 def sngan_resnet32(
     sample_shape: tuple[int, ...],
     z_dim: int = 128,
@@ -266,7 +266,7 @@ def sngan_resnet32(
     return _build("sngan-resnet32", sample_shape, z_dim, scale, spectral_norm, init, _sngan32)
 
 
-@MODELS.register("sngan-resnet64", resolution=64)
+@MODELS.register("sngan-resnet64", "resnet64", resolution=64)
 def sngan_resnet64(
     sample_shape: tuple[int, ...],
     z_dim: int = 128,
