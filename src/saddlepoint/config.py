@@ -120,6 +120,8 @@ class TrainConfig:
     channels_last: bool = False  # image models and batches in channels-last memory format
     compile: bool = False  # torch.compile the models
     sync_bn: bool | None = None  # synchronised BatchNorm across ranks; None: on when world size > 1
+    # DiffAugment policy (saddlepoint.data.augment): "color,translation,cutout", a list, or none ([]: off)
+    augment: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -272,8 +274,6 @@ def parse_value(value: Any) -> Any:
     return parsed
 
 
-
-
 def merge_option(current: Any, value: Any) -> Any:
     """A component option's new value: a mapping (``optim.zo: {q: 10}``, ``--set optim.zo.q=10``) is merged into
     the mapping already set, key by key, its leaves typed like other option values; anything else replaces."""
@@ -318,6 +318,11 @@ def _apply(obj: Any, updates: dict[str, Any], prefix: str) -> None:
             from .refine import refine_setting  # imports torch: only when a sampler is asked for
 
             obj.refine = {} if value in (None, "", [], {}) else refine_setting(value, obj.refine, key)
+            continue
+        if key == "train.augment":
+            from .data.augment import parse_policy  # imports torch: only when augmentation is asked for
+
+            obj.augment = parse_policy(value, key)
             continue
         coerced = _coerce(value, hints[name], key)
         if key in CHOICES and coerced is not None:

@@ -9,7 +9,8 @@ import copy
 import pytest
 import torch
 
-from saddlepoint.games.gan import GANClosure, LazyLosses, supports_forward_tangents
+from saddlepoint.data.augment import DiffAugment
+from saddlepoint.games.gan import Augmented, GANClosure, LazyLosses, supports_forward_tangents
 from saddlepoint.losses import LOSSES, build_penalty
 from saddlepoint.models import build_models
 from saddlepoint.optim import build
@@ -280,3 +281,118 @@ def test_closure_declares_the_logits_for_gauss_newton():
     opt.step(GANClosure(G, D, LOSSES.get("ns"), [], real, z, {}))
     moved = [not torch.equal(a, b) for a, b in zip(before, [*G.parameters(), *D.parameters()])]
     assert any(moved[: len(list(G.parameters()))]) and any(moved[len(list(G.parameters())):])
+
+
+# ----------------------------------------------------------------------------- DiffAugment (Zhao et al. 2020)
+def _augmented_batch():
+    G, D = make_models()
+    data = torch.Generator().manual_seed(3)
+    real, z = torch.rand(8, 1, 28, 28, generator=data) * 2 - 1, torch.randn(8, 8, generator=data)
+    return G, D, real, z
+
+
+def _offsets(seed, n=8):
+    """The brightness offsets a BatchAugment stream with ``seed`` draws: u − 0.5, u ~ U[0, 1) (float32)."""
+    return (torch.rand(n, generator=torch.Generator().manual_seed(seed)) - 0.5).view(n, 1, 1, 1)
+
+
+def test_discriminator_and_penalties_see_the_augmented_images():
+    """Policy ``brightness``: D's inputs are G(z) + b_fake, x + b_real and, for R1, x + b_real again (the penalty
+    differentiates D∘T at the un-augmented reals); b_real and b_fake are independent draws."""
+    G, D, real, z = _augmented_batch()
+    batch = DiffAugment("brightness", seed=4).for_batch()
+    seen = []
+    D.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach().clone()))
+    losses = GANClosure(G, D, LOSSES.get("ns"), [build_penalty("r1", 1.0)], real, z, {}, augment=batch)()
+    losses[1]
+    fake_in, real_in, penalty_in = seen
+    b_real, b_fake = _offsets(batch.seeds[0]), _offsets(batch.seeds[1])
+    assert not torch.equal(b_real, b_fake)
+    assert torch.equal(real_in, real + b_real) and torch.equal(penalty_in, real + b_real)
+    assert torch.equal(fake_in, G(z).detach() + b_fake)
+
+
+def test_generator_gradient_flows_through_the_augmentation():
+    """∇_G loss_G with the paper's policy is nonzero and equals autograd through the explicit D(T(G(z)))."""
+    G, D, real, z = _augmented_batch()
+    batch = DiffAugment(seed=4).for_batch()
+    params = list(G.parameters())
+    torch.manual_seed(9)  # D's dropout masks
+    got = torch.autograd.grad(GANClosure(G, D, LOSSES.get("ns"), [], real, z, {}, augment=batch)()[0], params)
+    torch.manual_seed(9)
+    d_fake = D(batch.fake(G(z)))
+    want = torch.autograd.grad(LOSSES.get("ns")(d_fake.detach(), d_fake)[0], params)
+    assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+    assert sum(float(g.abs().sum()) for g in got) > 0
+
+
+def test_augmented_closure_replays_identically():
+    """Re-evaluating the closure (as extrapolation, finite differences or zeroth-order estimates do) with the same
+    global random state gives the same losses to the bit: T's parameters belong to the batch, not the call."""
+    G, D, real, z = _augmented_batch()
+    closure = GANClosure(G, D, LOSSES.get("ns"), [build_penalty("gp", 1.0)], real, z, {},
+                         augment=DiffAugment(seed=4).for_batch())
+    values = []
+    for _ in range(2):
+        torch.manual_seed(9)
+        values.append([float(loss.detach()) for loss in closure()])
+    assert values[0] == values[1]
+
+
+def augmented_eager_closure(G, D, loss_fn, penalties, real, z, batch):
+    """The reference with augmentation: every term on D∘T, penalties on D∘T_real at the un-augmented images."""
+    critic = Augmented(D, batch.real)
+
+    def closure():
+        fake = G(z)
+        d_fake = D(batch.fake(fake))
+        d_real = D(batch.real(real))
+        loss_g, loss_d = loss_fn(d_real, d_fake)
+        for penalty in penalties:
+            loss_d = loss_d + penalty(critic, real, fake)
+        return [loss_g, loss_d]
+
+    return closure
+
+
+@pytest.mark.parametrize(("method", "hp", "penalty"), [
+    ("adam", {"scheme": "alternating", "lr": 1e-3}, "r1"),  # reuses G(z) for G's evaluation
+    ("extragradient", {"lr": 1e-3}, "gp"),  # evaluates at the extrapolated point
+])
+def test_lazy_augmented_closure_matches_the_explicit_composition_bit_for_bit(method, hp, penalty):
+    G0, D0 = make_models()
+    runs = []
+    for kind in ("eager", "lazy"):
+        G, D = copy.deepcopy(G0), copy.deepcopy(D0)
+        augment = DiffAugment(seed=11)
+        opt = build(method, [list(G.parameters()), list(D.parameters())], buffers=[*G.buffers(), *D.buffers()], **hp)
+        data_gen = torch.Generator().manual_seed(1)
+        torch.manual_seed(2)
+        for _ in range(3):
+            real = torch.rand(16, 1, 28, 28, generator=data_gen) * 2 - 1
+            z = torch.randn(16, 8, generator=data_gen)
+            penalties, batch = [build_penalty(penalty, 10.0)], augment.for_batch()
+            closure = (augmented_eager_closure(G, D, LOSSES.get("ns"), penalties, real, z, batch) if kind == "eager"
+                       else GANClosure(G, D, LOSSES.get("ns"), penalties, real, z, {}, augment=batch))
+            opt.step(closure)
+        runs.append([*G.parameters(), *D.parameters(), *G.buffers()])
+    assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
+
+
+def test_forward_mode_products_through_the_augmentation():
+    """CGD with the pushforward G(z) (T is part of the loss) takes the steps of CGD without it, to rounding."""
+    results = []
+    for forward_mode in (False, True):
+        G, D = (m.double() for m in make_models())
+        data = torch.Generator().manual_seed(3)
+        real = (torch.rand(8, 1, 28, 28, generator=data) * 2 - 1).double()
+        z = torch.randn(8, 8, generator=data).double()
+        batch = DiffAugment(seed=4).for_batch()
+        opt = build("cgd", [list(G.parameters()), list(D.parameters())], buffers=[*G.buffers(), *D.buffers()],
+                    lr=0.05, tol=1e-10, forward_mode=forward_mode)
+        torch.manual_seed(1)
+        for _ in range(2):
+            opt.step(GANClosure(G, D, LOSSES.get("minimax"), [], real, z, {}, pushforward=opt.wants_pushforward,
+                                augment=batch))
+        results.append([p.detach().clone() for p in [*G.parameters(), *D.parameters()]])
+    assert all(torch.allclose(a, b, rtol=1e-9, atol=1e-12) for a, b in zip(*results, strict=True))

@@ -26,6 +26,12 @@ under autocast, nor when a module of G cannot be replayed locally: torch's ``nn.
 module whose class declares ``supports_forward_tangents = False`` (e.g. a BatchNorm whose statistics are
 all-reduced across workers). Without the declaration the closure records nothing extra.
 
+With ``augment`` (DiffAugment, Zhao et al. 2020; :class:`~saddlepoint.data.augment.BatchAugment`) D sees
+T(x) and T(G(z)) in every term: D's loss on D(T(x)) and D(T(G(z))), G's loss on D(T(G(z))), gradients
+through T to G. The penalties see the composite critic D∘T at the un-augmented batches, with the real
+images' parameters (as the paper's StyleGAN2 code, whose R1 is ∇_x D(T(x))). T's parameters are fixed per
+closure, so every evaluation of it transforms identically; the pushforward stays G(z) (T is part of the loss).
+
 The one observable difference from evaluating everything every time: when an evaluation skips D(x), D's
 own BatchNorm running statistics see only that evaluation's fake batch. D always runs in training mode
 (batch statistics), so no parameter, loss or sample depends on them.
@@ -41,10 +47,11 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, jvp
 
+from ..data.augment import BatchAugment
 from ..optim.derivatives import Pushforward
 from .tangents import ChainRecorder, ChainTangent
 
-__all__ = ["GANClosure", "LazyLosses", "LossFn", "supports_forward_tangents"]
+__all__ = ["Augmented", "GANClosure", "LazyLosses", "LossFn", "supports_forward_tangents"]
 
 LossFn = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
@@ -54,6 +61,17 @@ def supports_forward_tangents(net: nn.Module) -> bool:
     module declaring ``supports_forward_tangents = False`` (a class attribute read with getattr)."""
     return not any(isinstance(m, nn.SyncBatchNorm) or getattr(m, "supports_forward_tangents", True) is False
                    for m in net.modules())
+
+
+class Augmented(nn.Module):
+    """D∘T: the discriminator after a transformation (the critic penalties see under DiffAugment)."""
+
+    def __init__(self, D: nn.Module, transform: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        self.D, self.transform = D, transform
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.D(self.transform(x))
 
 
 class LazyLosses(Sequence[Tensor]):
@@ -107,9 +125,14 @@ class GANClosure:
         aux: dict[str, float],
         autocast: Callable[[], contextlib.AbstractContextManager] | None = None,
         pushforward: bool = False,
+        augment: BatchAugment | None = None,
     ) -> None:
         self.G, self.D, self.loss_fn, self.penalties = G, D, loss_fn, penalties
         self.real, self.z, self.aux = real, z, aux
+        #: DiffAugment with this batch's parameters (None: D sees the images as they are)
+        self.augment = augment
+        self._critic = D if augment is None else Augmented(D, augment.real)
+        self._real_seen: Tensor | None = None  # T(x), the same at every evaluation
         self.autocast = autocast
         self.eager = bool(getattr(loss_fn, "generator_uses_real", False))
         self._g_params = list(G.parameters())
@@ -200,17 +223,19 @@ class GANClosure:
     def _discriminator_terms(self, fake: Tensor, d_fake: Tensor, outputs: dict[int, list[Tensor]]
                              ) -> tuple[Tensor, Tensor]:
         """D on the real batch, then ``(loss_G, loss_D + penalties)``; declares D(x) in ``outputs``."""
-        d_real = self._forward(self.D, self.real)
+        if self._real_seen is None:
+            self._real_seen = self.real if self.augment is None else self.augment.real(self.real)
+        d_real = self._forward(self.D, self._real_seen)
         outputs[1] = [d_real, d_fake]
         self.aux.setdefault("d_real", float(d_real.detach().mean()))
         loss_g, loss_d = self.loss_fn(d_real, d_fake)
         for penalty in self.penalties:
-            loss_d = loss_d + penalty(self.D, self.real, fake)
+            loss_d = loss_d + penalty(self._critic, self.real, fake)
         return loss_g, loss_d
 
     def __call__(self) -> LazyLosses:
         fake = self._generate()
-        d_fake = self._forward(self.D, fake)
+        d_fake = self._forward(self.D, fake if self.augment is None else self.augment.fake(fake))
         self.aux.setdefault("d_fake", float(d_fake.detach().mean()))
         outputs: dict[int, list[Tensor]] = {0: [d_fake]}
         if self.eager:

@@ -146,6 +146,7 @@ def capture(trainer: Any) -> dict[str, Any]:
         "rng": rng_state(),
         "data_gen": t.data_gen.get_state(),
         "noise_gen": t.noise_gen.get_state(),
+        "augment": t.augment.state_dict() if getattr(t, "augment", None) is not None else None,
         "dataset": t.dataset.state_dict(),
         "fixed_z": t.fixed_z,
         "best": dict(t.best),
@@ -165,6 +166,8 @@ def restore(trainer: Any, ckpt: dict[str, Any]) -> None:
         t.world.reseed(t.cfg.seed, int(ckpt["step"]))  # rank 0 carries the saved stream
         t.data_gen.set_state(ckpt["data_gen"])
         t.noise_gen.set_state(ckpt["noise_gen"])
+        if getattr(t, "augment", None) is not None and ckpt.get("augment") is not None:
+            t.augment.load_state_dict(ckpt["augment"])
         t.dataset.load_state_dict(ckpt["dataset"])
         t.fixed_z = ckpt["fixed_z"]
         t.best = dict(ckpt.get("best") or {})

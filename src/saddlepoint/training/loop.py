@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from ..config import Config
 from ..data import Dataset
+from ..data.augment import DiffAugment
 from ..errors import DivergenceError, Interrupted, UserError
 from ..games.gan import GANClosure, LossFn
 from . import evaluation, refined
@@ -68,6 +69,7 @@ class Trainer:
     played: tuple[list[float], dict[str, float]] = ([], {})  # this step's (agreed) losses and diagnostics
     entries: dict[str, Any] | None = None  # this step's metrics.jsonl record is due (with these entries)
     health: Any = None  # per-layer gradient norms and warnings at every log (.health.GradientHealth)
+    augment: DiffAugment | None = None  # train.augment: D sees T(x) and T(G(z)) (saddlepoint.data.augment)
 
     @property
     def out(self) -> Path:
@@ -87,11 +89,12 @@ class Trainer:
         return real, z
 
     def closure_for(self, real: Tensor, z: Tensor, aux: dict[str, float]) -> GANClosure:
-        """``[loss_G, loss_D]`` on this batch (D(x) and the penalties only when loss_D is used)."""
+        """``[loss_G, loss_D]`` on this batch (D(x) and penalties only when loss_D is used; T fixed per batch)."""
         autocast = None if self.amp_dtype is None else functools.partial(
             torch.autocast, device_type=self.device.type, dtype=self.amp_dtype)
+        augment = None if self.augment is None else self.augment.for_batch(self.cfg.train.batch_size, self.world.shard)
         return GANClosure(self.G, self.D, self.loss_fn, self.penalties, real, z, aux, autocast,
-                          pushforward=self.opt.wants_pushforward)
+                          pushforward=self.opt.wants_pushforward, augment=augment)
 
     def closures(self, aux: dict[str, float]) -> Any:
         """A closure on a fresh batch, or a pair on two independent batches for an optimizer that declares

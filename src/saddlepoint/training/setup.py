@@ -19,6 +19,7 @@ from torch import nn
 from .. import checks
 from ..config import Config
 from ..data import Dataset, build_dataset
+from ..data.augment import DiffAugment
 from ..errors import ConfigError
 from ..losses import build_loss, build_penalties
 from ..metrics import check_metrics, default_metrics
@@ -100,6 +101,16 @@ def build_data(cfg: Config) -> Dataset:
                          channels=cfg.data.channels, limit=cfg.data.limit)
 
 
+def build_augment(cfg: Config, dataset: Dataset) -> DiffAugment | None:
+    """DiffAugment (Zhao et al. 2020) of ``train.augment`` (None: off), seeded ``seed + 3``; images only."""
+    if not cfg.train.augment:
+        return None
+    if dataset.kind != "images":
+        raise ConfigError(f"train.augment: DiffAugment transforms images; dataset {cfg.data.name!r} holds "
+                          f"{dataset.kind} (use train.augment=none)")
+    return DiffAugment(cfg.train.augment, seed=cfg.seed + 3)
+
+
 def build_players(cfg: Config, dataset: Dataset, device: torch.device, world: World) -> tuple[nn.Module, nn.Module]:
     """G and D of ``model.*`` on ``device`` (synchronised BatchNorm and shared initial weights under torchrun)."""
     G, D = build_models(cfg.model.name, dataset.sample_shape, cfg.model.z_dim, **cfg.model.options())
@@ -128,6 +139,7 @@ def setup(cfg: Config, out: str | Path = ".", world: World | None = None) -> Tra
     device = world.device(device)
     seed_everything(cfg.seed)
     dataset = build_data(cfg)
+    augment = build_augment(cfg, dataset)
     G, D = build_players(cfg, dataset, device, world)
     check_metrics(cfg.eval.metrics or default_metrics(dataset, cfg.eval), dataset, cfg.eval)
     loss_fn = build_loss(cfg.loss.name, **cfg.loss.options())
@@ -146,4 +158,5 @@ def setup(cfg: Config, out: str | Path = ".", world: World | None = None) -> Tra
                             checks.positive("log.grad_high", cfg.log.grad_high),
                             checks.positive_int("log.grad_patience", cfg.log.grad_patience), main=world.main)
     return Trainer(cfg, world, RunDir(out, world), device, dataset, G, D, loss_fn, penalties, opt, ema, data_gen,
-                   noise_gen, fixed_z, amp_dtype=amp_dtype, channels_last=cfg.train.channels_last, health=health)
+                   noise_gen, fixed_z, amp_dtype=amp_dtype, channels_last=cfg.train.channels_last, health=health,
+                   augment=augment)
