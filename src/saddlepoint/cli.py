@@ -90,6 +90,7 @@ def _registries() -> dict[str, Any]:
         "metrics": ("saddlepoint.metrics", "METRICS"),
         "games": ("saddlepoint.games", "GAMES"),
         "samplers": ("saddlepoint.refine", "SAMPLERS"),
+        "augmentations": ("saddlepoint.data.augment", "AUGMENTATIONS"),
     }
 
 
