@@ -9,7 +9,7 @@ compute, and also listed with their steps. Finished runs are reused from ``--wor
 ``benchmarks/results/cifar10.json`` and ``.md`` and the sample grids to ``docs/img/cifar10/``.
 
     python benchmarks/bench_cifar10.py                                 # the whole study: 16 runs × --budget
-    python benchmarks/bench_cifar10.py --budget 10 --samples 2000      # a smaller one, say so in the docs
+    python benchmarks/bench_cifar10.py --budget 10 --samples 2000      # a smaller one: say so beside its numbers
     python benchmarks/bench_cifar10.py --quick                         # a pipeline check (minutes)
     python benchmarks/bench_cifar10.py --device cuda --steps 100000    # the papers' budgets (benchmarks/gpu/)
 
@@ -90,14 +90,21 @@ def step_seconds(cfg: dict[str, Any], work: Path, probe_steps: int) -> float:
     return max(1e-3, (timings[1] - timings[0]) / probe_steps)
 
 
-def fid_of(run: Path, samples: int, cache: Path, device: str) -> tuple[float, float]:
-    """(Inception FID of the run's EMA generator vs the 10,000 real images, seconds it took)."""
+def fid_of(run: Path, samples: int, real: int, cache: Path, device: str) -> tuple[float, float]:
+    """(Inception FID of the run's EMA generator vs ``real`` real images — all 10,000 unless fewer are asked for, then
+    a seed-0 random subset —, seconds it took; the real statistics are cached, so only the first run pays them)."""
+    import torch
+
     from saddlepoint.metrics.standalone import Side, compare, load_side
     from saddlepoint.training import sample
 
     t0 = time.perf_counter()
     fake = Side(str(run), images=sample(run, n=samples, seed=1))
-    fid = compare(fake, load_side(CIFAR), cache_dir=cache, device=device)["fid"]
+    reference = load_side(CIFAR)
+    if real < len(reference.images):
+        pick = torch.randperm(len(reference.images), generator=torch.Generator().manual_seed(0))[:real]
+        reference = Side(f"{CIFAR} ({real} of them)", images=reference.images[pick.sort().values])
+    fid = compare(fake, reference, cache_dir=cache, device=device)["fid"]
     return fid, time.perf_counter() - t0
 
 
@@ -109,6 +116,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--samples", type=int, default=5000, help="generated samples for the FID")
+    ap.add_argument("--real", type=int, default=10_000, help="real images for the FID (a seeded subset if < 10,000)")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--losses", default=",".join(LOSSES))
     ap.add_argument("--optimizers", default=",".join(OPTIMIZERS))
@@ -120,7 +128,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if args.quick:
-        args.budget, args.samples, args.models, args.losses = 0.2, 100, "dcgan32", "hinge"
+        args.budget, args.samples, args.real, args.models, args.losses = 0.2, 50, 50, "dcgan32", "hinge"
         args.optimizers, args.probe_steps, args.work = "adam", 2, args.work / "quick"
     out = args.out or RESULTS / ("cifar10-quick.json" if args.quick else "cifar10.json")
     import torch
@@ -129,16 +137,26 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     cache = args.work / "stats-cache"
     rows: dict[str, Any] = json.loads(out.read_text())["runs"] if out.exists() and not args.quick else {}
-    combos = itertools.product(args.models.split(","), args.augment.split(","), args.losses.split(","),
-                               args.optimizers.split(","), [int(s) for s in args.seeds.split(",")])
+    combos = list(itertools.product(args.models.split(","), args.augment.split(","), args.losses.split(","),
+                                    args.optimizers.split(","), [int(s) for s in args.seeds.split(",")]))
+    # phase 1: the step time of every configuration, measured before any run (one machine state for all), kept
+    probes_path = args.work / "step-seconds.json"
+    probes: dict[str, float] = json.loads(probes_path.read_text()) if probes_path.exists() else {}
+    for model, augment, loss, optim, _ in combos:
+        key = f"{model} {augment} {loss} {optim} {args.device} {args.threads} {args.batch}"
+        if key not in probes and not args.steps:
+            base = config(model, loss, optim, augment, 1, args.device, args.threads, 0, args.batch)
+            probes[key] = step_seconds(base, args.work, args.probe_steps)
+            probes_path.write_text(json.dumps(probes, indent=1))
+            print(f"{key}: {probes[key]:.3f} s/step", flush=True)
+    # phase 2: the runs, each for the steps that fit the budget at its measured step time
     for model, augment, loss, optim, seed in combos:
         label = f"{model} {augment} {loss} {optim} seed{seed}"
         run = args.work / label.replace(" ", "-")
         if label in rows and (run / "summary.json").exists():
             print(f"{label}: done (FID {rows[label]['fid']:.2f})", flush=True)
             continue
-        base = config(model, loss, optim, augment, 1, args.device, args.threads, seed, args.batch)
-        per_step = step_seconds(base, args.work, args.probe_steps)
+        per_step = probes.get(f"{model} {augment} {loss} {optim} {args.device} {args.threads} {args.batch}", 0.0)
         steps = args.steps or max(1, int(args.budget * 60 / args.threads / per_step))
         cfg = config(model, loss, optim, augment, steps, args.device, args.threads, seed, args.batch)
         import saddlepoint
@@ -147,11 +165,11 @@ def main() -> None:
         t0 = time.perf_counter()
         saddlepoint.train(cfg, out=run)
         train_s = time.perf_counter() - t0
-        fid, fid_s = fid_of(run, args.samples, cache, args.device)
+        fid, fid_s = fid_of(run, args.samples, args.real, cache, args.device)
         rows[label] = {"model": model, "augment": augment, "loss": loss, "optimizer": optim, "seed": seed,
                        "steps": steps, "seconds_per_step": per_step, "train_seconds": train_s,
                        "cpu_minutes": train_s * args.threads / 60, "fid": fid, "fid_seconds": fid_s,
-                       "samples": args.samples}
+                       "samples": args.samples, "real": args.real}
         if not args.quick:
             IMAGES.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(run / "samples" / "final.png", IMAGES / f"{label.replace(' ', '-')}.png")
@@ -159,7 +177,8 @@ def main() -> None:
               f"({fid_s:.0f} s)", flush=True)
         result = {"date": time.strftime("%Y-%m-%d"), "machine": platform.machine(), "torch": torch.__version__,
                   "threads": args.threads, "device": args.device, "budget_cpu_minutes": args.budget,
-                  "steps": args.steps, "samples": args.samples, "batch": args.batch, "command": sys.argv,
+                  "steps": args.steps, "samples": args.samples, "real": args.real, "batch": args.batch,
+                  "command": sys.argv,
                   "runs": rows}
         out.write_text(json.dumps(result, indent=1))  # after every run: an interrupted study loses nothing
     print(markdown(json.loads(out.read_text())))
@@ -168,7 +187,7 @@ def main() -> None:
 def markdown(result: dict[str, Any]) -> str:
     lines = [f"CIFAR-10 test JPEGs, {result['device']}, {result['threads']} threads, batch {result['batch']}, "
              f"budget {result['budget_cpu_minutes']:g} CPU-minutes per run; Inception FID of {result['samples']:,} "
-             "EMA samples vs the 10,000 real images (TF1 convention).", "",
+             f"EMA samples vs {result.get('real', 10_000):,} real images (TF1 convention).", "",
              "| model | DiffAugment | loss | optimizer | steps | s/step | train min | FID | FID time (s) |",
              "|---|---|---|---|---:|---:|---:|---:|---:|"]
     for r in sorted(result["runs"].values(), key=lambda r: r["fid"]):
