@@ -359,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(results) + ("\n" + image_markdown(results["images"]) if results["images"] else "")
     (RESULTS / "refine.md").write_text(text + "\n")
     print(text)
+    if tables:  # the figures of docs/benchmarks.md and docs/sampling.md
+        from plot_refine import main as plot
+
+        plot(["--work", str(work)])
     return 0
 
 

@@ -259,6 +259,11 @@ def main() -> None:
         section_include("4. Quality on 2-D mixtures", "quality2d", "python benchmarks/bench_quality2d.py"),
         section_include("5–6. Stacked-MNIST and MNIST", "mnist", "python benchmarks/bench_mnist.py"),
         section_distributed(load("distributed")),
+        section_include("8. Discriminator-driven sampling", "refine", "python benchmarks/bench_refine.py")
+        + "\n![quality against cost](img/refine-cost.png)\n\n![ring samples](img/refine-ring.png)\n\n"
+        "![grid samples](img/refine-grid.png)\n\nMore in [sampling.md](sampling.md).\n",
+        section_include("Measurements moved out of docstrings (issue 14)", "docstring-figures",
+                        "benchmarks/results/docstring-figures.md"),
     ]
     head = [
         "# Benchmarks",
