@@ -74,20 +74,20 @@ def config(model: str, loss: str, optim: str, augment: str, steps: int, device: 
 
 
 def step_seconds(cfg: dict[str, Any], work: Path, probe_steps: int) -> float:
-    """Seconds per training step of this configuration (a short run; the first steps are warm-up)."""
+    """Seconds per training step of this configuration: a short run logging every step, timed between the end of
+    its second step (loading and warm-up before) and its last, from its own ``metrics.jsonl``."""
     import saddlepoint
 
-    timings = []
-    for steps in (2, 2 + probe_steps):
-        probe = json.loads(json.dumps(cfg))
-        probe["train"]["steps"] = steps
-        out = work / f"probe-{steps}"
-        shutil.rmtree(out, ignore_errors=True)
-        t0 = time.perf_counter()
-        saddlepoint.train(probe, out=out)
-        timings.append(time.perf_counter() - t0)
-        shutil.rmtree(out, ignore_errors=True)
-    return max(1e-3, (timings[1] - timings[0]) / probe_steps)
+    probe = json.loads(json.dumps(cfg))
+    probe["train"]["steps"] = 2 + probe_steps
+    probe["log"]["every"] = 1
+    out = work / "probe"
+    shutil.rmtree(out, ignore_errors=True)
+    saddlepoint.train(probe, out=out)
+    times = {r["step"]: r["time"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
+             if "time" in r and not r.get("final")}
+    shutil.rmtree(out, ignore_errors=True)
+    return (times[2 + probe_steps] - times[2]) / probe_steps
 
 
 def fid_of(run: Path, samples: int, real: int, cache: Path, device: str) -> tuple[float, float]:
