@@ -311,7 +311,7 @@ def main() -> int:
                    ", ".join(f"{m} {toy[m]['ours']:.3f}" for m in toy)))
 
     # ---------------------------------------------------------------- (a2)
-    budget_det, budget_sto = (600, 4000) if quick else (4000, 40000)
+    budget_det, budget_sto = (600, 1500) if quick else (4000, 40000)
     fs = {}
     for stochastic, budget, lr in ((False, budget_det, 50.0), (True, budget_sto, 0.1)):
         for m in ("gd", "gd-decay", "eg", "past"):
@@ -363,7 +363,7 @@ def main() -> int:
 
     # ---------------------------------------------------------------- (b)
     if quick:
-        seeds, budget = [0], 200
+        seeds, budget = [0], 100
     else:
         seeds, budget = [0, 1, 2], 2000
     base = {"beta1": 0.5, "beta2": 0.9, "lr": 5e-4}
