@@ -29,8 +29,8 @@ Protocol (full run):
   CPU-minutes = wall time of the whole process (training, evaluations, start-up) × threads (1); the CPU time
   the process used (``getrusage``) is recorded too.
 
-``--quick`` (≤ 3 minutes on one core): 300 MNIST steps for ``ns`` and ``hinge`` with Adam and for ``sgd``,
-1,000 evaluation samples every 100 steps; 200 Stacked-MNIST steps (batch 32) scored on 5,000 samples. Its
+``--quick`` (≤ 2 minutes on one core): 150 MNIST steps for ``ns`` and ``hinge`` with Adam and for ``sgd``,
+1,000 evaluation samples every 50 steps; 100 Stacked-MNIST steps (batch 32) scored on 5,000 samples. Its
 numbers only check that the pipeline is sane (finite positive FID, modes in [0, 1000]).
 
     python benchmarks/bench_mnist.py [--quick] [--runs runs/bench-mnist] [--fresh] [--only NAME,...]
@@ -66,8 +66,8 @@ OPT_STEPS = 2000  # length of the SGD / momentum / Nesterov convergence runs (fu
 def specs(quick: bool) -> list[dict[str, Any]]:
     """The runs of the study: name, part, the config file (or None: the defaults) and the --set overrides."""
     if quick:
-        mnist = ["train.steps=300", "eval.every=100", "eval.samples=1000"]
-        stacked = ["train.steps=200", "model.scale=0.5", "train.batch_size=32", "eval.samples=5000"]
+        mnist = ["train.steps=150", "eval.every=50", "eval.samples=1000"]
+        stacked = ["train.steps=100", "model.scale=0.5", "train.batch_size=32", "eval.samples=5000"]
     else:
         mnist = ["train.steps=3500", "eval.every=500", "eval.samples=2500"]
         stacked = ["train.steps=6000", "model.scale=0.5", "train.batch_size=64", "eval.every=1500",
@@ -282,7 +282,7 @@ def write_report(out: dict[str, Any], md_path: Path, img_dir: Path) -> None:
     L.append("## MNIST and Stacked MNIST (issue 7, parts 5 and 6)")
     L.append("")
     L.append(f"Reproduce: `python benchmarks/bench_mnist.py` (all runs one after another, ≈ "
-             f"{out['seconds_total'] / 60:.0f} minutes on one core; `--quick` for a 3-minute sanity subset). "
+             f"{out['seconds_total'] / 60:.0f} minutes on one core; `--quick` for a 2-minute sanity subset). "
              f"Measured {out['date']} on a shared {mach['cores']}-core x86-64 CPU, torch {mach['torch']}, "
              "every run with 1 thread, **one seed per configuration** (differences of a few FID points are within "
              "seed-to-seed noise; no error bars). Results: `benchmarks/results/mnist.json`; run directories "
@@ -471,7 +471,7 @@ def machine() -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="a sanity subset that runs in under 3 minutes")
+    ap.add_argument("--quick", action="store_true", help="a sanity subset that runs in under 2 minutes")
     ap.add_argument("--runs", default=None, help="parent directory of the run directories "
                     "(default runs/bench-mnist or runs/bench-mnist-quick)")
     ap.add_argument("--fresh", action="store_true", help="retrain even where a finished run exists")
