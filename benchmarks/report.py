@@ -262,6 +262,7 @@ def main() -> None:
         section_include("8. Discriminator-driven sampling", "refine", "python benchmarks/bench_refine.py")
         + "\n![quality against cost](img/refine-cost.png)\n\n![ring samples](img/refine-ring.png)\n\n"
         "![grid samples](img/refine-grid.png)\n\nMore in [sampling.md](sampling.md).\n",
+        section_include("9. The default job", "default-search", "python benchmarks/search_default.py"),
         section_include("Measurements moved out of docstrings (issue 14)", "docstring-figures",
                         "benchmarks/results/docstring-figures.md"),
     ]

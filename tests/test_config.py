@@ -127,10 +127,18 @@ def test_user_keys_win_over_the_preset_and_another_name_drops_its_section():
     assert cfg.model.width == 16 and cfg.model.depth == grid["model"]["depth"]
 
 
-def test_datasets_without_a_preset_keep_the_default_job():
-    assert to_dict(build_config({}, dataset_defaults=True)) == to_dict(Config())
+def test_datasets_without_a_preset_keep_the_package_defaults():
     assert to_dict(build_config(sets("data.name=digits"), dataset_defaults=True)) == to_dict(
         build_config(sets("data.name=digits")))
+
+
+def test_the_default_job_is_the_defaults_with_an_fid_curve():
+    """No arguments: the package defaults on the bundled digits, plus FID every 500 steps (issue 16's search)."""
+    cfg = build_config({}, dataset_defaults=True)
+    assert (cfg.eval.every, cfg.eval.metrics) == (500, ["fid"])
+    cfg.eval.every, cfg.eval.metrics = Config().eval.every, Config().eval.metrics
+    assert to_dict(cfg) == to_dict(Config())
+    assert build_config(sets("data.name=mnist-t10k"), dataset_defaults=True).eval.metrics == ["fid"]
 
 
 # ----------------------------------------------------------------------------- the layering rule (issue 19)

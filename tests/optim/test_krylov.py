@@ -154,3 +154,21 @@ def test_gmres_on_the_cgd_block_system() -> None:
     rhs = [torch.randn(4, generator=g, dtype=DT), torch.randn(3, generator=g, dtype=DT)]
     sol, _ = gmres(lambda v: [v[0] + 0.7 * B @ v[1], v[1] + 0.7 * C @ v[0]], rhs, tol=1e-13)
     assert torch.allclose(flatten(sol), torch.linalg.solve(M, flatten(rhs)), atol=1e-11)
+
+
+def test_cg_on_negative_curvature_at_the_first_direction_returns_the_residual_direction():
+    """Truncated Newton (Nocedal & Wright, Alg. 7.1): pᵀAp ≤ 0 at j = 0 gives x = b, never a silent zero step."""
+    A = torch.tensor([[-2.0, 0.0], [0.0, 3.0]], dtype=torch.float64)
+    b = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    info: dict = {}
+    x, iterations = cg(lambda v: A @ v, b, tol=1e-12, info=info)
+    assert iterations == 1 and info["negative_curvature"] is True
+    assert torch.equal(x, b)
+    # later in the iteration the iterate reached is kept (here: exact along e2, then indefinite along e1)
+    b2 = torch.tensor([1.0, 1.0], dtype=torch.float64)
+    x2, _ = cg(lambda v: torch.diag(torch.tensor([-2.0, 3.0], dtype=torch.float64)) @ v, b2, info=info)
+    assert info["negative_curvature"] is True and torch.all(torch.isfinite(x2))
+    # positive definite systems are untouched
+    x3, _ = cg(lambda v: (A.abs()) @ v, b2, tol=1e-12, info=info)
+    assert info["negative_curvature"] is False
+    assert torch.allclose(A.abs() @ x3, b2, atol=1e-10)

@@ -72,10 +72,12 @@ def test_damped_solve_matches_the_dense_solution(system, krylov, eigs, damping):
 
 
 def test_cg_on_a_direct_system_stops_at_negative_curvature():
-    """Truncated Newton: CG does not step along a direction of non-positive curvature (here the first one)."""
+    """Truncated Newton (Nocedal & Wright, Alg. 7.1): CG does not follow a direction of non-positive curvature;
+    when the first one is, the step is the right-hand side itself (the steepest-descent direction), not zero."""
     info: dict = {}
     v, av = damped_solve(lambda u: -6.0 * u, torch.ones(1, dtype=DT), 0.0, system="direct", krylov="cg", info=info)
-    assert torch.equal(v, torch.zeros(1, dtype=DT)) and not info["converged"]
+    assert torch.equal(v, torch.ones(1, dtype=DT)) and torch.equal(av, torch.full((1,), -6.0, dtype=DT))
+    assert not info["converged"] and info["negative_curvature"]
 
 
 def test_conjugate_residuals_solve_indefinite_systems_only_when_told():
@@ -282,3 +284,19 @@ def test_newton_trains_the_ring(tmp_path):
     out = sp.train(cfg, out=tmp_path / "run")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["steps"] == 30 and summary["hvps"] > 0
+
+
+def test_complete_newton_follower_moves_on_indefinite_curvature_with_direct_solves():
+    """f = 3x² + y² + 4xy from (6, 5), system direct: the follower's (maximiser's) Hessian of −f is −2 < 0, so CG
+    meets negative curvature at once. It used to return a zero step, freezing y while x ran away (found by the
+    Newton-type reproduction, benchmarks/reproduce/ridge.py); the follower now steps along its gradient."""
+    x = torch.tensor([6.0], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([5.0], dtype=torch.float64, requires_grad=True)
+    opt = build("complete-newton", [[x], [y]], system="direct", damping=0.0, adapt_damping=False)
+
+    def closure():
+        v = (3 * x * x + y * y + 4 * x * y).sum()
+        return [v, -v]
+
+    opt.step(closure)
+    assert float(y.detach()) != 5.0

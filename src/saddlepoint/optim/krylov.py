@@ -141,6 +141,10 @@ def cg(
 ) -> tuple[Any, int]:
     """Conjugate gradients for A x = b with A symmetric positive definite, given as ``matvec``.
 
+    Where A is not positive definite along a search direction, CG stops there (truncated Newton), returning the
+    iterate reached, or x0 + r0 (the steepest-descent direction) when that happens at the first direction, so that
+    a Newton step on indefinite curvature is never silently zero; ``info["negative_curvature"]`` says it happened.
+
     Starts and stops as described in the module doc: a warm start ``x0`` costs one extra ``matvec`` for
     the initial residual, unless the caller passes that residual ``r0 = b − A x0`` (flat, like ``b``
     flattened; with ``x0`` absent or zero, r0 is b). Works on flat tensors or on lists of tensors (then
@@ -153,6 +157,8 @@ def cg(
     otherwise). In floating point the update drifts from a fresh L·x by rounding only (≈ k·eps).
     """
     run = start(matvec, b, x0, tol=tol, atol=atol, max_iter=max_iter, r0=r0, side=side, side0=side0, name="cg")
+    if info is not None:
+        info["negative_curvature"] = False
     x, r = run.x, run.r
     rs = torch.dot(r, r)
     res = math.sqrt(float(rs))
@@ -164,6 +170,14 @@ def cg(
             it += 1
             pap = torch.dot(p, ap)
             if float(pap) <= 0.0:  # not positive definite along p (or breakdown): stop here
+                if it == 1:  # at the first direction, the residual itself (Nocedal & Wright, Alg. 7.1): never 0
+                    x = x + p
+                    if side is not None:
+                        run.track_side(1.0, side())
+                    r = r - ap
+                    res = math.sqrt(float(torch.dot(r, r)))
+                if info is not None:
+                    info["negative_curvature"] = True
                 break
             alpha = rs / pap
             x = x + alpha * p

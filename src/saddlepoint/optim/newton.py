@@ -107,7 +107,7 @@ def damped_solve(
     """``(v, A·v)`` with v ≈ A⁻¹b, for a symmetric A given as ``apply`` on flat vectors, damped by λ = ``damping``:
 
     * ``system="direct"``: (A + λI) v = b; ``krylov="cg"`` stops at non-positive curvature (returning the iterate
-      reached), ``"cr"`` accepts indefinite systems; one product per iteration;
+      reached, or b itself at the first direction), ``"cr"`` accepts indefinite systems; one product per iteration;
     * ``system="normal"``: (A² + λI) v = A b, symmetric positive definite for any symmetric A and λ > 0 (at λ = 0
       the exact A⁻¹b for an invertible A); one product for the right-hand side, two per iteration.
 
