@@ -28,6 +28,7 @@ import concurrent.futures as cf
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -37,8 +38,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "default-search.json"
 
-#: the default job before this search (package defaults on 2026-12-03), as --set overrides of nothing
-BASE: dict[str, str] = {}
 #: candidate → its --set overrides on top of the package defaults
 CANDIDATES: dict[str, dict[str, str]] = {
     "base": {},
@@ -96,10 +95,7 @@ def verify(work: Path) -> dict[str, Any]:
     out = work / "default-job"
     env = {**os.environ, "SADDLEPOINT_CACHE": str(work / "verify-cache")}
     for path in (out, work / "verify-cache"):
-        if path.exists():
-            import shutil
-
-            shutil.rmtree(path)
+        shutil.rmtree(path, ignore_errors=True)
     load, t0 = os.getloadavg()[0], time.perf_counter()
     subprocess.run([sys.executable, "-m", "saddlepoint", "train", "--out", str(out)], env=env, check=True,
                    capture_output=True)
