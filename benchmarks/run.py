@@ -13,6 +13,7 @@ optim      bench_optim.py          every optimizer ÷ simultaneous Adam, product
 metrics    bench_metrics.py        FID eigen form vs scipy sqrtm, MNIST real-vs-real floor, eval cost
 distributed bench_distributed.py   2 processes × 1 thread ÷ 1 process × 2 threads
 quality2d  bench_quality2d.py      ring and grid: every optimizer and loss, 5 seeds, equal gradient budget
+study2d    study2d.py              protocol v2: lr grids on held-out seeds, equal steps and compute, 2 networks
 mnist      bench_mnist.py          Stacked-MNIST modes/KL; MNIST FID/KID per loss; optimizer convergence
 =========  ======================  ==================================================================
 
@@ -130,6 +131,12 @@ def check_quality2d(r: dict[str, Any]) -> list[str]:
     return problems
 
 
+def check_study2d(r: dict[str, Any]) -> list[str]:
+    if "pieces" in r:  # the full report: every row's metrics in range
+        return check_quality2d(r)
+    return [*r.get("problems", []), *([] if r.get("sane") else ["study2d quick check not sane"])]
+
+
 def check_mnist(r: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     for path, value in numbers(r):
@@ -149,6 +156,8 @@ PARTS: dict[str, Part] = {
     "quality2d": Part("bench_quality2d.py", [], ["--quick"], check_quality2d, may_be_nonfinite=("kl",),
                       out_is_folder=True),
     "mnist": Part("bench_mnist.py", [], ["--quick"], check_mnist),
+    "study2d": Part("study2d.py", ["--datasets", "ring,grid", "--archs", "preset,pacgan"], ["--quick"],
+                    check_study2d, out_is_folder=True),
 }
 
 

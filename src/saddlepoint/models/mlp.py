@@ -80,11 +80,14 @@ def mlp(
     spectral_norm: bool = False,
     tanh_output: bool = False,
     init: str = "default",
+    d_depth: int | None = None,
+    d_width: int | None = None,
 ) -> tuple[nn.Module, nn.Module]:
     """Multi-layer perceptrons for flat data (the 2-D ring and grid).
 
-    ``depth`` hidden layers of ``width`` units in both players (PacGAN, Lin et al. 2018, uses G with
-    4 × 400 BN+ReLU and a 3-layer maxout D of 200 units); ``activation`` ∈ relu | leaky_relu (slope
+    ``depth`` hidden layers of ``width`` units in G, and in D unless ``d_depth``/``d_width`` say otherwise
+    (PacGAN, Lin et al. 2018, uses G with 4 × 400 BN+ReLU and a 3-layer maxout D of 200 units: ``depth: 4,
+    width: 400, batchnorm: true, d_depth: 3, d_width: 200``, with ReLU for maxout); ``activation`` ∈ relu | leaky_relu (slope
     0.2) | tanh | elu; ``batchnorm`` adds BatchNorm to G's hidden layers; ``spectral_norm`` normalises
     D's layers; ``tanh_output`` squashes G's output to [-1, 1] (for image data); ``init`` 'default' keeps
     PyTorch's initialisation (better on the ring than N(0, 0.02), whose tiny activations slow the start;
@@ -96,11 +99,13 @@ def mlp(
         raise ValueError(f"mlp: invalid sample shape {sample_shape!r}")
     depth = positive_int("model.depth", depth)
     width = positive_int("model.width", width)
+    d_depth = depth if d_depth is None else positive_int("model.d_depth", d_depth)
+    d_width = width if d_width is None else positive_int("model.d_width", d_width)
     activation = choice("model.activation", activation, ACTIVATIONS)
     batchnorm = boolean("model.batchnorm", batchnorm)
     spectral_norm = boolean("model.spectral_norm", spectral_norm)
     tanh_output = boolean("model.tanh_output", tanh_output)
     init = choice("model.init", init, INITS)
     G = MLPGenerator(shape, z_dim, depth, width, activation, batchnorm, tanh_output)
-    D = MLPDiscriminator(shape, depth, width, activation)
+    D = MLPDiscriminator(shape, d_depth, d_width, activation)
     return finish(G, D, init, spectral_norm)
