@@ -6,7 +6,8 @@ samples against the 10,000 real images, the TF1 convention of the reference tool
 Every run trains for the number of steps that fits ``--budget`` CPU-minutes (threads × wall minutes): the
 step time of each configuration is measured first on a few steps (after warm-up), so runs are compared at equal
 compute, and also listed with their steps. Finished runs are reused from ``--work``; results go to
-``benchmarks/results/cifar10.json`` and ``.md`` and the sample grids to ``docs/img/cifar10/``.
+``benchmarks/results/cifar10.json`` and ``.md`` (``--report`` rewrites the ``.md`` alone) and the sample grids to
+``docs/img/cifar10/``.
 
     python benchmarks/bench_cifar10.py                                 # the whole study: 16 runs × --budget
     python benchmarks/bench_cifar10.py --budget 10 --samples 2000      # a smaller one: say so beside its numbers
@@ -34,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 RESULTS = ROOT / "benchmarks" / "results"
-IMAGES = ROOT / "docs" / "img" / "cifar10"
+IMAGES = ROOT / "docs" / "img"
 CIFAR = ROOT.parent / "shared" / "data" / "cifar10-test-jpeg"
 
 #: per model, the settings of its paper (DCGAN: Radford et al. 2016; SNGAN: Miyato et al. 2018, Table 4 setting C)
@@ -126,7 +127,12 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-cifar10")
     ap.add_argument("--quick", action="store_true", help="two tiny runs and a 100-sample FID: a pipeline check")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--report", action="store_true", help="only write the markdown report from the results file")
     args = ap.parse_args()
+    if args.report:
+        out = args.out or RESULTS / "cifar10.json"
+        write_report(json.loads(out.read_text()), out)
+        return
     if args.quick:
         args.budget, args.samples, args.real, args.models, args.losses = 0.2, 50, 50, "dcgan32", "hinge"
         args.optimizers, args.probe_steps, args.work = "adam", 2, args.work / "quick"
@@ -177,8 +183,9 @@ def main() -> None:
                        "cpu_minutes": train_cpu / 60, "fid": fid, "fid_seconds": fid_s,
                        "samples": args.samples, "real": args.real}
         if not args.quick:
-            IMAGES.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(run / "samples" / "final.png", IMAGES / f"{label.replace(' ', '-')}.png")
+            images = IMAGES / out.stem  # docs/img/cifar10 (CPU study), docs/img/cifar10-gpu (GPU script)
+            images.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run / "samples" / "final.png", images / f"{label.replace(' ', '-')}.png")
         print(f"{label}: {steps} steps ({per_step:.3f} s/step), train {train_s / 60:.1f} min, FID {fid:.2f} "
               f"({fid_s:.0f} s)", flush=True)
         result = {"date": time.strftime("%Y-%m-%d"), "machine": platform.machine(), "torch": torch.__version__,
@@ -187,20 +194,81 @@ def main() -> None:
                   "command": sys.argv,
                   "runs": rows}
         out.write_text(json.dumps(result, indent=1))  # after every run: an interrupted study loses nothing
-    print(markdown(json.loads(out.read_text())))
+    if out.exists():
+        result = json.loads(out.read_text())
+        print(markdown(result))
+        if not args.quick:
+            write_report(result, out)
 
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [f"CIFAR-10 test JPEGs, {result['device']}, {result['threads']} threads, batch {result['batch']}, "
              f"budget {result['budget_cpu_minutes']:g} CPU-minutes per run; Inception FID of {result['samples']:,} "
              f"EMA samples vs {result.get('real', 10_000):,} real images (TF1 convention).", "",
-             "| model | DiffAugment | loss | optimizer | steps | s/step | train min | FID | FID time (s) |",
-             "|---|---|---|---|---:|---:|---:|---:|---:|"]
+             "| model | DiffAugment | loss | optimizer | steps | s/step | train min | CPU min | FID | FID time (s) |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(result["runs"].values(), key=lambda r: r["fid"]):
         lines.append(f"| {r['model']} | {r['augment']} | {r['loss']} | {r['optimizer']} | {r['steps']:,} | "
-                     f"{r['seconds_per_step']:.3f} | {r['train_seconds'] / 60:.1f} | {r['fid']:.2f} | "
-                     f"{r['fid_seconds']:.0f} |")
+                     f"{r['seconds_per_step']:.3f} | {r['train_seconds'] / 60:.1f} | {r['cpu_minutes']:.1f} | "
+                     f"{r['fid']:.2f} | {r['fid_seconds']:.0f} |")
     return "\n".join(lines)
+
+
+#: published CIFAR-10 FIDs (50,000 training images, GPU budgets, 50,000 or 10,000 samples vs the training set)
+PUBLISHED = [
+    ("SNGAN ResNet, hinge, spectral norm (Miyato et al. 2018)", "21.7"),
+    ("WGAN-GP ResNet (as reported by Heusel et al. 2017, TTUR paper: original / TTUR)", "29.3 / 24.8"),
+    ("DCGAN (as reported by Heusel et al. 2017: original / TTUR)", "37.7 / 36.9"),
+]
+
+
+def write_report(result: dict[str, Any], out: Path) -> None:
+    """``results/<out>.md``: protocol, table, effects of each lever, sample grids, published figures; for
+    docs/benchmarks.md (``report.py``)."""
+    runs = result["runs"]
+    lines = ["## CIFAR-10 study (issue 18)", "", markdown(result), "",
+             f"Protocol: `{' '.join(['python', 'benchmarks/bench_cifar10.py', *result['command'][1:]])}` (resumable; "
+             "the results file is the record). Data: the CIFAR-10 test set as 10,000 JPEGs (`data.name: folder`), "
+             "scaled to [−1, 1]. Each model with its paper's settings: DCGAN-32 (Radford et al. 2016; Adam 2e-4, "
+             "β 0.5/0.999, one D step per G step) and SNGAN's ResNet-32 (Miyato et al. 2018, Table 4 setting C: "
+             "Adam 2e-4, β 0/0.9, 5 D steps per G step, spectral norm in D). Consensus optimization (Mescheder "
+             "et al. 2017) on Adam with γ 1, the best game-aware method of the 2-D studies. DiffAugment (Zhao "
+             "et al. 2020): colour, translation, cutout on every image D sees. EMA generator (0.999). Each "
+             "configuration's seconds per step are measured before any run (a few steps after warm-up, "
+             "`runs/bench-cifar10/step-seconds.json`); every run of a model and optimizer then trains the same "
+             "steps, those that fit the budget at the mean of its probes. 'cpu min' is the run's own CPU time. "
+             "FID: the TF1 Inception convention of the reference tools (docs/metrics.md), the real statistics "
+             "computed once and cached; its time is the FID's wall time (sampling + features).", ""]
+    pairs = [("augment", "none", "diffaugment", "DiffAugment"), ("loss", "ns", "hinge", "hinge instead of NS"),
+             ("optimizer", "adam", "consensus", "consensus instead of Adam")]
+    effect_lines = []
+    for key, a, b, title in pairs:
+        diffs = []
+        for r in runs.values():
+            if r[key] != a:
+                continue
+            twin = next((t for t in runs.values() if t[key] == b and all(
+                t[k] == r[k] for k in ("model", "augment", "loss", "optimizer", "seed") if k != key)), None)
+            if twin is not None:
+                diffs.append((r, twin["fid"] - r["fid"]))
+        if diffs:
+            others = [k for k in ("augment", "loss", "optimizer") if k != key]
+            listed = "; ".join(f"{r['model']} {'/'.join(str(r[k]) for k in others)} {d:+.1f}" for r, d in diffs)
+            effect_lines.append(f"- {title}: FID change {listed} (one seed each).")
+    if effect_lines:
+        lines += ["Effect of each lever, run against its twin (negative is better):", "", *effect_lines, ""]
+    folder = out.stem
+    lines += ["Samples (EMA generator, the run's last step; 64 images each):", ""]
+    for label in sorted(runs, key=lambda k: runs[k]["fid"]):
+        lines += [f"![{label} (FID {runs[label]['fid']:.1f})](img/{folder}/{label.replace(' ', '-')}.png)", ""]
+    lines += ["Published CIFAR-10 FIDs, for orientation only: they train on the 50,000 training images for "
+              "50k–100k generator steps on GPUs and compare 50,000 (or 10,000) samples with the training set; here "
+              "the 10,000 test images are the data and the reference, the budget is minutes of CPU, and 5,000 "
+              "samples are scored (FID falls as the sample count grows). They do not compare.", "",
+              "| published | FID |", "|---|---|", *[f"| {a} | {b} |" for a, b in PUBLISHED], "",
+              "What ran where: this study ran on the project's 2-core CPU. `benchmarks/gpu/cifar10.sh` runs the same "
+              "grid at the papers' budgets on a CUDA GPU; no CUDA machine was available, so it has not run.", ""]
+    out.with_suffix(".md").write_text("\n".join(lines))
 
 
 if __name__ == "__main__":

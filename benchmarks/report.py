@@ -263,6 +263,9 @@ def main() -> None:
         + "\n![quality against cost](img/refine-cost.png)\n\n![ring samples](img/refine-ring.png)\n\n"
         "![grid samples](img/refine-grid.png)\n\nMore in [sampling.md](sampling.md).\n",
         section_include("9. The default job", "default-search", "python benchmarks/search_default.py"),
+        section_include("10. CIFAR-10", "cifar10", "python benchmarks/bench_cifar10.py --budget 10"),
+        section_include("11. Study protocol v2 on the 2-D mixtures", "study2d",
+                        "python benchmarks/study2d.py --datasets ring --archs preset"),
         section_include("Measurements moved out of docstrings (issue 14)", "docstring-figures",
                         "benchmarks/results/docstring-figures.md"),
     ]
