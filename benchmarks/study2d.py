@@ -45,7 +45,7 @@ import shutil
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 RESULTS = ROOT / "benchmarks" / "results"
 
-from bench_quality2d import N_MODES, load_average, mean_se, preset  # noqa: E402
+from bench_quality2d import N_MODES, load_average, preset  # noqa: E402
 
 #: PacGAN (Lin et al. 2018), 2-D table, mean over 10 trials: rows quoted whole (modes, high quality, KL)
 PACGAN = {
@@ -75,7 +75,6 @@ class Method:
     section: dict[str, Any]
     centre: float  # the lr grid's centre: the method's usual GAN step size
     adam_based: bool  # β1 ∈ {0, 0.5} is searched
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _adam(name: str, centre: float = 1e-3, **extra: Any) -> Method:
@@ -307,187 +306,58 @@ def study(dataset: str, arch: str, names: list[str], args: argparse.Namespace, r
                 for seed in eval_seeds], record, path, work, args.workers)
 
 
-# ---------------------------------------------------------------------------------- report
-def floors(dataset: str, draws: int = 200) -> dict[str, dict[str, float]]:
-    """The perfect sampler: 2,500 points from the data itself per draw, through the study's metric."""
+# ---------------------------------------------------------------------------------- the plan
+_WARM: list[bool] = []
+
+
+def step_cpu_seconds(dataset: str, arch: str, name: str) -> float:
+    """CPU seconds per training step of a method (its centre lr; evaluation as in the study), from two runs of
+    10 and 60 steps in this process (1 thread): the difference excludes set-up and the cold first steps."""
     import torch
 
-    from saddlepoint.data import build_dataset
-    from saddlepoint.metrics.modes import mode_stats
-
-    data = build_dataset(dataset)
-    k = N_MODES[dataset]
-    rows = []
-    for i in range(draws):
-        m = mode_stats(data.sample(2500, torch.Generator().manual_seed(i)), data.centers, data.std)
-        rows.append({**m, "q": m["modes"] / k + m["hq"] - m["kl"]})
-    return {key: {"mean": statistics.fmean(r[key] for r in rows), "sd": statistics.stdev(r[key] for r in rows)}
-            for key in ("modes", "hq", "kl", "q")}
-
-
-def paired_p(a: list[float], b: list[float]) -> float:
-    """Two-sided paired t-test p-value (1.0 when the differences are all equal to zero)."""
-    from scipy import stats
-
-    d = [x - y for x, y in zip(a, b)]
-    if all(abs(x) < 1e-12 for x in d):
-        return 1.0
-    if statistics.pstdev(d) == 0:
-        return 0.0
-    return float(stats.ttest_rel(a, b).pvalue)
+    torch.set_num_threads(1)
+    m = method_of(name)
+    if not _WARM:  # the first run in a process pays the imports: not a step cost
+        train_point(config(Point(dataset, arch, "adam", 0, 0.5, 0), 2), str(ROOT / "runs" / "study2d-plan"))
+        _WARM.append(True)
+    spent = []
+    for steps in (10, 60):
+        cfg = config(Point(dataset, arch, name, 0, 0.5 if m.adam_based else None, 0), steps)
+        cfg["eval"]["every"] = cfg["log"]["every"] = 20 if steps == 60 else 10  # one evaluation per 20–30 steps
+        t0 = time.process_time()
+        train_point(cfg, str(ROOT / "runs" / "study2d-plan"))
+        spent.append(time.process_time() - t0)
+    return max(spent[1] - spent[0], 0.0) / 50
 
 
-def summarise(record: dict[str, Any], dataset: str, arch: str) -> dict[str, Any] | None:
-    """Selection, per-view results, paired tests and curves of one dataset × architecture, from the record."""
-    runs = [r for r in record.values() if r["dataset"] == dataset and r["arch"] == arch]
-    if not runs:
-        return None
-    k_modes = N_MODES[dataset]
-    s = max(r["steps"] for r in runs)
-    b = 2 * s  # B = 2S (protocol, point 2)
-    names = [n for n in [*OPTIMIZERS, *LOSSES] if any(r["method"] == n for r in runs)]
-    out: dict[str, Any] = {"budget": b, "steps": s, "views": {}, "curves": {}, "grids": {}}
-    for view in ("steps", "compute"):
-        rows: dict[str, Any] = {}
-        for name in names:
-            ks = sorted({r["k"] for r in runs if r["method"] == name and r["seed"] in SELECT_SEEDS
-                         and r["steps"] == s})
-            complete = [k for k in ks if all(Point(dataset, arch, name, k, beta, seed).key(s) in record
-                                             for beta in ([0.0, 0.5] if method_of(name).adam_based else [None])
-                                             for seed in SELECT_SEEDS)]
-            if not complete:
-                continue
-            k, beta, q_sel = choose(dataset, arch, name, complete, record, b, s, view)
-            evals = [record.get(Point(dataset, arch, name, k, beta, seed).key(s)) for seed in EVAL_SEEDS]
-            if any(e is None for e in evals):
-                continue
-            scores = [at_view(e, view, b, s, k_modes) for e in evals]
-            m = method_of(name)
-            rows[name] = {
-                "kind": m.kind, "lr": Point(dataset, arch, name, k, beta, 0).lr(m.centre), "k": k, "beta1": beta,
-                "edge": k in (min(complete), max(complete)), "grid": [min(complete), max(complete)],
-                "selection_q": q_sel, "per_seed_q": [x["q"] for x in scores],
-                **{key: dict(zip(("mean", "se"), mean_se([x[key] for x in scores])))
-                   for key in ("modes", "hq", "kl", "q")},
-                "wall_time_median": statistics.median(e["wall_time"] or 0.0 for e in evals),
-                "diverged": sum(e["status"] != "completed" for e in evals),
-            }
-            if view == "compute":
-                out["curves"][name] = curve_mean(evals, k_modes)
-        if rows:
-            best = max(rows, key=lambda n: rows[n]["q"]["mean"])
-            for name, row in rows.items():
-                row["p_vs_best"] = paired_p(row["per_seed_q"], rows[best]["per_seed_q"]) if name != best else None
-            out["views"][view] = {"best": best, "rows": rows}
-    return out
-
-
-def curve_mean(evals: list[dict[str, Any]], k_modes: int) -> list[list[float]]:
-    """[step, mean gradient evaluations, mean wall s, mean q] over the seeds at every evaluated step."""
-    steps = sorted({c[0] for e in evals for c in e["curve"]})
-    out = []
-    for st in steps:
-        pts = [next((c for c in e["curve"] if c[0] == st), None) for e in evals]
-        qs = [c[3] / k_modes + c[4] - c[5] if c else 0.0 - math.log(k_modes) for c in pts]
-        seen = [c for c in pts if c]
-        out.append([st, statistics.fmean(c[1] for c in seen), statistics.fmean(c[2] or 0.0 for c in seen),
-                    statistics.fmean(qs)])
-    return out
-
-
-def verdict(row: dict[str, Any], best: str, name: str) -> str:
-    if name == best:
-        return "**best**"
-    p = row["p_vs_best"]
-    return f"within noise (p {p:.2f})" if p >= ALPHA else f"worse (p {p:.3f})"
-
-
-def markdown(result: dict[str, Any]) -> str:
-    lines = ["## Study protocol v2 (2-D mixtures)", "",
-             "Written by `python benchmarks/study2d.py --report` from the run record "
-             "`benchmarks/results/study2d-runs.jsonl`; the protocol is in the script's docstring: lr from a "
-             "7-value log grid over 2 decades (× β1 ∈ {0, 0.5} for Adam-based rules) chosen per view on the "
-             "held-out seeds 100 and 101 by the mean of q = modes/K + hq − KL, widened at an edge; seeds 0–4 at "
-             "the chosen point, mean ± standard error; p: two-sided paired t-test on q against the view's best.",
-             ""]
-    for label, res in result["pieces"].items():
-        dataset, arch = label.split("/")
-        fl = result["floors"][dataset]
-        lines += [f"### {dataset.capitalize()} ({N_MODES[dataset]} modes), {arch} architecture", "",
-                  f"Budget B = {res['budget']:,} gradient evaluations; S = {res['steps']:,} steps. Perfect sampler "
-                  f"(the floor/ceiling, 200 draws of 2,500 points from the data): modes {fl['modes']['mean']:.2f}, "
-                  f"hq {100 * fl['hq']['mean']:.2f}% (s.d. {100 * fl['hq']['sd']:.2f}), KL {fl['kl']['mean']:.4f} "
-                  f"(s.d. {fl['kl']['sd']:.4f}), q {fl['q']['mean']:.3f}.", ""]
-        for view, title in (("steps", f"Equal steps ({res['steps']:,} steps)"),
-                            ("compute", f"Equal compute ({res['budget']:,} gradient evaluations)")):
-            v = res["views"].get(view)
-            if not v:
-                continue
-            lines += [f"**{title}**", "", "| method | lr | β1 | modes | high quality | KL | q | vs best | "
-                      "diverged | wall s/run |", "|---|---|---|---|---|---|---|---|---|---|"]
-            for name, r in sorted(v["rows"].items(), key=lambda kv: -kv[1]["q"]["mean"]):
-                lr = f"{r['lr']:g}" + (" (edge)" if r["edge"] else "")
-                label_ = name if r["kind"] == "optim" else f"{name} (loss)"
-                lines.append(
-                    f"| {label_} | {lr} | {'–' if r['beta1'] is None else r['beta1']:} | "
-                    f"{r['modes']['mean']:.2f} ± {r['modes']['se']:.2f} | "
-                    f"{100 * r['hq']['mean']:.1f} ± {100 * r['hq']['se']:.1f}% | "
-                    f"{r['kl']['mean']:.3f} ± {r['kl']['se']:.3f} | {r['q']['mean']:.3f} ± {r['q']['se']:.3f} | "
-                    f"{verdict(r, v['best'], name)} | {r['diverged']}/5 | {r['wall_time_median']:.0f} |")
-            lines.append("")
-        lines += [f"![{label}](img/study2d-{dataset}-{arch}.png)", "",
-                  "Dashed line: the perfect sampler's q; dotted: S (left) and B (middle).", ""]
-    for dataset in sorted({lbl.split("/")[0] for lbl in result["pieces"]}):
-        lines += [f"PacGAN (Lin et al. 2018), {dataset}, as published (their network with a maxout D, Adam 1e-4, "
-                  "batch 100, ~400k updates; mean of 10 trials), each row whole:", "",
-                  "| PacGAN row | modes | high quality | KL |", "|---|---|---|---|"]
-        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in PACGAN[dataset]]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def plot(label: str, res: dict[str, Any], floor: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for i, (name, curve) in enumerate(sorted(res["curves"].items())):
-        style = {"color": f"C{i % 10}", "ls": "-" if i < 10 else "--", "label": name}
-        for ax, col in zip(axes, (0, 1, 2)):
-            ax.plot([c[col] for c in curve], [c[3] for c in curve], **style)
-    for ax, xlabel in zip(axes, ("steps", "gradient evaluations (products counted)", "wall seconds (1 thread)")):
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("q = modes/K + hq − KL, mean of seeds 0–4")
-        ax.axhline(floor, color="k", lw=0.8, ls="--")  # the perfect sampler
-    axes[1].axvline(res["budget"], color="k", lw=0.8, ls=":")
-    axes[0].axvline(res["steps"], color="k", lw=0.8, ls=":")
-    for ax in axes[1:]:
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    axes[2].legend(fontsize=7, ncol=2)
-    fig.suptitle(f"{label}: quality against steps, compute and time, at the equal-compute choice of each lr")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-
-
-def report(record: dict[str, Any], out: Path) -> dict[str, Any]:
-    pieces = {}
-    for dataset in N_MODES:
-        for arch in ARCHS:
-            res = summarise(record, dataset, arch)
-            if res and res["views"]:
-                pieces[f"{dataset}/{arch}"] = res
-    result = {"date": time.strftime("%Y-%m-%d"), "pieces": pieces,
-              "floors": {d: floors(d) for d in {p.split("/")[0] for p in pieces}}}
-    for label, res in pieces.items():
-        floor = result["floors"][label.split("/")[0]]["q"]["mean"]
-        plot(label, res, floor, ROOT / "docs" / "img" / f"study2d-{label.replace('/', '-')}.png")
-    (out / "study2d.md").write_text(markdown(result) + "\n")
-    (out / "study2d.json").write_text(json.dumps(result, indent=1) + "\n")
+def plan(datasets: list[str], archs: list[str], names: list[str], out: Path) -> dict[str, Any]:
+    """Runs and CPU-hours of the protocol per dataset × architecture, from each method's measured step cost
+    (cached in ``study2d-plan.json``): the selection grid (7 lrs × β1 values × 2 held-out seeds, before any
+    widening) and 5–10 evaluation runs (one or two chosen points), each S steps."""
+    path = out / "study2d-plan.json"
+    result = json.loads(path.read_text()) if path.exists() else {"step_cpu_seconds": {}, "pieces": {}}
+    costs = result["step_cpu_seconds"]
+    for dataset in datasets:
+        for arch in archs:
+            _, s = budget(dataset)
+            rows = {}
+            for name in names:
+                key = f"{dataset}|{arch}|{name}"
+                if key not in costs:
+                    costs[key] = step_cpu_seconds(dataset, arch, name)
+                    path.write_text(json.dumps(result, indent=1) + "\n")
+                select = (2 * HALF + 1) * (2 if method_of(name).adam_based else 1) * len(SELECT_SEEDS)
+                per_run = costs[key] * s
+                rows[name] = {"select_runs": select, "cpu_s_per_run": per_run,
+                              "cpu_hours": [(select + n) * per_run / 3600 for n in (5, 10)]}
+                print(f"{key}: {1000 * costs[key]:.1f} CPU-ms/step, {per_run:.0f} CPU-s per run of {s} steps, "
+                      f"{select} + 5..10 runs: {rows[name]['cpu_hours'][0]:.2f}–{rows[name]['cpu_hours'][1]:.2f} "
+                      "CPU-h", flush=True)
+            total = [sum(r["cpu_hours"][i] for r in rows.values()) for i in (0, 1)]
+            result["pieces"][f"{dataset}/{arch}"] = {"steps": s, "methods": rows, "cpu_hours": total}
+            print(f"== {dataset}/{arch}: {total[0]:.1f}–{total[1]:.1f} CPU-hours", flush=True)
+    result["date"] = time.strftime("%Y-%m-%d")
+    path.write_text(json.dumps(result, indent=1) + "\n")
     return result
 
 
@@ -499,6 +369,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--work", default=str(ROOT / "runs" / "study2d"))
     ap.add_argument("--out", type=Path, default=RESULTS, help="the results folder (record, json, md)")
+    ap.add_argument("--plan", action="store_true", help="measure each method's step cost; print runs and CPU-hours")
     ap.add_argument("--report", action="store_true", help="only write the report from the record")
     ap.add_argument("--quick", action="store_true",
                     help="ring, preset MLP, adam and consensus at the centre lr, 1/10 budget, 2 seeds")
@@ -510,6 +381,9 @@ def main() -> int:
         path.unlink(missing_ok=True)
         args.datasets, args.archs, args.methods = "ring", "preset", "adam,consensus"
         args.work = str(Path(args.work) / "quick")
+    if args.plan:
+        plan(args.datasets.split(","), args.archs.split(","), args.methods.split(","), args.out)
+        return 0
     record = load_record(path)
     t0 = time.time()
     print(f"load average at the start: {load_average()}", flush=True)
@@ -517,7 +391,12 @@ def main() -> int:
         for dataset in args.datasets.split(","):
             for arch in args.archs.split(","):
                 study(dataset, arch, args.methods.split(","), args, record, path)
-    result = quick_check(record, args.out) if args.quick else report(record, args.out)
+    if args.quick:
+        result = quick_check(record, args.out)
+    else:
+        from study2d_report import report
+
+        result = report(record, args.out)
     print(f"done in {time.time() - t0:.0f} s; load average {load_average()}", flush=True)
     return 0 if result.get("sane", True) else 1
 
