@@ -105,6 +105,10 @@ LOSSES: dict[str, Method] = {
     "hinge": Method("loss", {"name": "hinge", "penalty": []}, 1e-3, True),
     "lsgan": Method("loss", {"name": "lsgan", "penalty": []}, 1e-3, True),
 }
+VIEWS = ("steps", "compute")
+#: the order the study runs them in: cheap methods first, so that a study cut short has the most rows
+RUN_ORDER = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "optimistic", "lookahead", "past-extragradient",
+             "extragradient", "consensus", "wgan-gp", "hinge", "lsgan", "sga", "lead", "follow-ridge", "acgd")
 SELECT_SEEDS = (100, 101)
 EVAL_SEEDS = (0, 1, 2, 3, 4)
 HALF = 3  # 2·HALF + 1 lr values per decade-third grid
@@ -274,36 +278,38 @@ def choose(dataset: str, arch: str, name: str, ks: list[int], record: dict[str, 
 
 
 # ---------------------------------------------------------------------------------- the study
+def select(dataset: str, arch: str, name: str, args: argparse.Namespace, record: dict[str, Any],
+           path: Path) -> dict[str, tuple[int, float | None, float]]:
+    """Each view's (k, β1, held-out q) for a method: run its grid on the held-out seeds; while a view's winner
+    sits on the grid's edge (and the grid has grown fewer than MAX_WIDEN times that way), extend it there."""
+    b, s = budget(dataset, args.budget_scale)
+    grid = list(range(-HALF, HALF + 1))
+    while True:
+        run_points([(p, s) for p in grid_points(dataset, arch, name, grid, SELECT_SEEDS)], record, path,
+                   Path(args.work), args.workers)
+        picks = {view: choose(dataset, arch, name, grid, record, b, s, view) for view in VIEWS}
+        low = any(k == min(grid) for k, _, _ in picks.values()) and min(grid) > -HALF - MAX_WIDEN
+        high = any(k == max(grid) for k, _, _ in picks.values()) and max(grid) < HALF + MAX_WIDEN
+        if not (low or high):
+            return picks
+        grid = [min(grid) - 1] * low + grid + [max(grid) + 1] * high
+
+
 def study(dataset: str, arch: str, names: list[str], args: argparse.Namespace, record: dict[str, Any],
           path: Path) -> None:
+    """The protocol for one dataset × architecture, one method after another (selection, then its seeds), so
+    that a study cut short has whole rows."""
     b, s = budget(dataset, args.budget_scale)
-    work = Path(args.work)
-    grids = {name: list(range(-HALF, HALF + 1)) for name in names}
     print(f"== {dataset} / {arch}: B = {b} gradient evaluations, S = {s} steps", flush=True)
-    for _ in range(0 if args.quick else MAX_WIDEN + 1):  # selection, widening a grid whose winner is on its edge
-        run_points([(p, s) for name in names for p in grid_points(dataset, arch, name, grids[name], SELECT_SEEDS)],
-                   record, path, work, args.workers)
-        widened = False
-        for name in names:
-            for view in ("steps", "compute"):
-                k = choose(dataset, arch, name, grids[name], record, b, s, view)[0]
-                if k == min(grids[name]) and k > -HALF - MAX_WIDEN:
-                    grids[name].insert(0, k - 1)
-                    widened = True
-                elif k == max(grids[name]) and k < HALF + MAX_WIDEN:
-                    grids[name].append(k + 1)
-                    widened = True
-        if not widened:
-            break
-    if args.quick:
-        chosen = {(name, v): (0, 0.5 if method_of(name).adam_based else None, 0.0) for name in names
-                  for v in ("steps", "compute")}
-    else:
-        chosen = {(name, v): choose(dataset, arch, name, grids[name], record, b, s, v) for name in names
-                  for v in ("steps", "compute")}
     eval_seeds = EVAL_SEEDS[:2] if args.quick else EVAL_SEEDS
-    run_points([(Point(dataset, arch, name, k, beta, seed), s) for (name, _), (k, beta, _) in chosen.items()
-                for seed in eval_seeds], record, path, work, args.workers)
+    for name in names:
+        print(f"-- {name}", flush=True)
+        if args.quick:  # no selection: the centre lr, β1 0.5
+            picks = {view: (0, 0.5 if method_of(name).adam_based else None, 0.0) for view in VIEWS}
+        else:
+            picks = select(dataset, arch, name, args, record, path)
+        run_points([(Point(dataset, arch, name, k, beta, seed), s) for k, beta, _ in picks.values()
+                    for seed in eval_seeds], record, path, Path(args.work), args.workers)
 
 
 # ---------------------------------------------------------------------------------- the plan
@@ -365,7 +371,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default="ring")
     ap.add_argument("--archs", default="preset")
-    ap.add_argument("--methods", default=",".join([*OPTIMIZERS, *(x for x in LOSSES if x != "ns")]))
+    ap.add_argument("--methods", default=",".join(RUN_ORDER),
+                    help="optimizers (loss ns) and losses (the preset's optimizer; ns is the consensus row)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--work", default=str(ROOT / "runs" / "study2d"))
     ap.add_argument("--out", type=Path, default=RESULTS, help="the results folder (record, json, md)")
