@@ -14,9 +14,9 @@ Protocol, fixed before any run (``bench_quality2d.py`` is protocol v1, kept for 
 3. **Score.** q = modes/K + hq − KL (K modes; hq the high-quality share; KL of the high-quality histogram vs
    uniform, natural log). A diverged run scores modes 0, hq 0, KL log K from its divergence on.
 4. **Learning rate.** A log grid of 7 values, centre × 10^(k/3) for k = −3..3 (2 decades around each method's
-   centre, ``CENTRES``), × β1 ∈ {0, 0.5} for the Adam-based rules; each point run on the held-out seeds
-   100 and 101. For each view separately the point with the highest mean q wins. If a winner lies on the lr
-   grid's edge, the grid grows by one value beyond it (up to 3 times).
+   usual GAN step size, ``Method.centre``), × β1 ∈ {0, 0.5} for the Adam-based rules; each point run on the
+   held-out seeds 100 and 101. For each view separately the point with the highest mean q wins. If a winner lies
+   on the lr grid's edge, the grid grows by one value beyond it (up to 3 times on each side).
 5. **Report.** Seeds 0–4 at each view's chosen point: mean ± standard error of modes, hq, KL and q. Every
    method is compared with the view's best by a two-sided paired t-test on q across the seeds (same seed, same
    initial weights and data stream); "within noise" when p ≥ 0.05. Beside them: the perfect sampler's floor
@@ -28,6 +28,7 @@ is never redone), so the study can be run in pieces:
 
     python benchmarks/study2d.py --datasets ring --archs preset                  # one piece (CPU-hours)
     python benchmarks/study2d.py --report                                        # tables and plots from the record
+    python benchmarks/study2d.py --plan --datasets ring,grid --archs preset,pacgan   # runs and CPU-hours per piece
     python benchmarks/study2d.py --quick                                         # a one-minute pipeline check
 
 The report goes to ``benchmarks/results/study2d.{json,md}`` and ``docs/img/study2d-<dataset>-<arch>.png``.
