@@ -131,7 +131,7 @@ def markdown(result: dict[str, Any]) -> str:
              "held-out seeds 100 and 101 by the mean of q = modes/K + hq − KL, widened at an edge; seeds 0–4 at "
              "the chosen point, mean ± standard error; p: two-sided paired t-test on q against the view's best.",
              ""]
-    lines += plan_markdown(result.get("plan"))
+    lines += plan_markdown(result.get("plan"), result.get("runs_done", {}))
     for label, res in result["pieces"].items():
         dataset, arch = label.split("/")
         fl = result["floors"][dataset]
@@ -168,7 +168,7 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plan_markdown(plan: dict[str, Any] | None) -> list[str]:
+def plan_markdown(plan: dict[str, Any] | None, done: dict[str, float]) -> list[str]:
     """The protocol's cost per dataset × architecture, from each method's measured CPU seconds per step."""
     if not plan or not plan.get("pieces"):
         return []
@@ -177,8 +177,8 @@ def plan_markdown(plan: dict[str, Any] | None) -> list[str]:
              "the selection grid on the 2 held-out seeds before any widening, plus 5–10 evaluation runs; ACGD's "
              "step cost follows its CG iteration count, which changes along training, so its row is the roughest):",
              "",
-             "| dataset / architecture | steps S | runs | CPU-hours | costliest methods (CPU-h) |",
-             "|---|---:|---:|---:|---|"]
+             "| dataset / architecture | steps S | runs | CPU-hours | costliest methods (CPU-h) | runs done |",
+             "|---|---:|---:|---:|---|---:|"]
     total = [0.0, 0.0]
     for label, piece in plan["pieces"].items():
         methods = piece["methods"]
@@ -187,8 +187,8 @@ def plan_markdown(plan: dict[str, Any] | None) -> list[str]:
         lo, hi = piece["cpu_hours"]
         total = [total[0] + lo, total[1] + hi]
         lines.append(f"| {label} | {piece['steps']:,} | {runs:,}–{runs + 5 * len(methods):,} | {lo:.1f}–{hi:.1f} | "
-                     + ", ".join(f"{n} {m['cpu_hours'][1]:.1f}" for n, m in top) + " |")
-    lines += [f"| **all** | | | **{total[0]:.0f}–{total[1]:.0f}** | |", ""]
+                     + ", ".join(f"{n} {m['cpu_hours'][1]:.1f}" for n, m in top) + f" | {done.get(label, 0):,} |")
+    lines += [f"| **all** | | | **{total[0]:.0f}–{total[1]:.0f}** | | {sum(done.values()):,} |", ""]
     return lines
 
 
@@ -230,7 +230,9 @@ def report(record: dict[str, Any], out: Path) -> dict[str, Any]:
     plan_path = out / "study2d-plan.json"
     result = {"date": time.strftime("%Y-%m-%d"), "pieces": pieces,
               "floors": {d: floors(d) for d in {p.split("/")[0] for p in pieces}},
-              "plan": json.loads(plan_path.read_text()) if plan_path.exists() else None}
+              "plan": json.loads(plan_path.read_text()) if plan_path.exists() else None,
+              "runs_done": {f"{d}/{a}": sum(r["dataset"] == d and r["arch"] == a for r in record.values())
+                            for d in N_MODES for a in ARCHS}}
     for label, res in pieces.items():
         floor = result["floors"][label.split("/")[0]]["q"]["mean"]
         plot(label, res, floor, ROOT / "docs" / "img" / f"study2d-{label.replace('/', '-')}.png")
