@@ -87,8 +87,8 @@ def mlp(
 
     ``depth`` hidden layers of ``width`` units in G, and in D unless ``d_depth``/``d_width`` say otherwise
     (PacGAN, Lin et al. 2018, uses G with 4 × 400 BN+ReLU and a 3-layer maxout D of 200 units: ``depth: 4,
-    width: 400, batchnorm: true, d_depth: 3, d_width: 200``, with ReLU for maxout); ``activation`` ∈ relu | leaky_relu (slope
-    0.2) | tanh | elu; ``batchnorm`` adds BatchNorm to G's hidden layers; ``spectral_norm`` normalises
+    width: 400, batchnorm: true, d_depth: 3, d_width: 200``, with ReLU for maxout); ``activation`` ∈ relu |
+    leaky_relu (slope 0.2) | tanh | elu; ``batchnorm`` adds BatchNorm to G's hidden layers; ``spectral_norm`` normalises
     D's layers; ``tanh_output`` squashes G's output to [-1, 1] (for image data); ``init`` 'default' keeps
     PyTorch's initialisation (better on the ring than N(0, 0.02), whose tiny activations slow the start;
     measurements in docs/); 'normal' is N(0, 0.02) as in DCGAN.
