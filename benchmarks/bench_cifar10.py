@@ -238,7 +238,8 @@ def write_report(result: dict[str, Any], out: Path) -> None:
              "`runs/bench-cifar10/step-seconds.json`); every run of a model and optimizer then trains the same "
              "steps, those that fit the budget at the mean of its probes. 'cpu min' is the run's own CPU time. "
              "FID: the TF1 Inception convention of the reference tools (docs/metrics.md), the real statistics "
-             "computed once and cached; its time is the FID's wall time (sampling + features).", ""]
+             "computed once and cached; its time is the FID's wall time (sampling + features; the first run in a "
+             "work folder also pays the 10,000 real images' statistics, ≈ 33 min here, that the others reuse).", ""]
     pairs = [("augment", "none", "diffaugment", "DiffAugment"), ("loss", "ns", "hinge", "hinge instead of NS"),
              ("optimizer", "adam", "consensus", "consensus instead of Adam")]
     effect_lines = []
