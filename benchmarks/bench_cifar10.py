@@ -109,6 +109,37 @@ def fid_of(run: Path, samples: int, real: int, cache: Path, device: str) -> tupl
     return fid, time.perf_counter() - t0
 
 
+def fid_spread(run: Path, samples: int, real: int, cache: Path, draws: int = 8) -> float | None:
+    """Standard deviation of the FID over ``draws`` bootstrap resamples of both sides' cached features: the FID's
+    own sampling noise at these sample counts (not the seed-to-seed noise of training). None when either side's
+    features are not in the cache (no Inception pass is ever run here)."""
+    import numpy as np
+    import torch
+
+    from saddlepoint.metrics.frechet import frechet_distance
+    from saddlepoint.metrics.inception import inception_extractor
+    from saddlepoint.metrics.standalone import load_side
+    from saddlepoint.metrics.stats import REAL_STATS, feature_stats, images_digest, stats_key
+    from saddlepoint.training import sample
+
+    if not (run / "checkpoints").is_dir() or real != 10_000:
+        return None
+    extractor = inception_extractor()
+    feats = []
+    for images in (sample(run, n=samples, seed=1), load_side(CIFAR).images):
+        key = stats_key("fid-input", len(images), images_digest(images), extractor, len(images), "all")
+        stats = REAL_STATS.get(key, cache)
+        if stats is None or len(stats.features) == 0:
+            return None
+        feats.append(np.asarray(stats.features, dtype=np.float64))
+    rng = np.random.default_rng(0)
+    fids = []
+    for _ in range(draws):
+        a, b = (f[rng.integers(0, len(f), len(f))] for f in feats)
+        fids.append(frechet_distance(*feature_stats(torch.from_numpy(a)), *feature_stats(torch.from_numpy(b))))
+    return float(np.std(fids, ddof=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=float, default=60.0, help="CPU-minutes per run (threads × wall minutes)")
@@ -131,7 +162,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.report:
         out = args.out or RESULTS / "cifar10.json"
-        write_report(json.loads(out.read_text()), out)
+        write_report(json.loads(out.read_text()), out, args.work)
         return
     if args.quick:
         args.budget, args.samples, args.real, args.models, args.losses = 0.2, 50, 50, "dcgan32", "hinge"
@@ -198,19 +229,22 @@ def main() -> None:
         result = json.loads(out.read_text())
         print(markdown(result))
         if not args.quick:
-            write_report(result, out)
+            write_report(result, out, args.work)
 
 
-def markdown(result: dict[str, Any]) -> str:
+def markdown(result: dict[str, Any], spread: dict[str, float | None] | None = None) -> str:
+    spread = spread or {}
     lines = [f"CIFAR-10 test JPEGs, {result['device']}, {result['threads']} threads, batch {result['batch']}, "
              f"budget {result['budget_cpu_minutes']:g} CPU-minutes per run; Inception FID of {result['samples']:,} "
              f"EMA samples vs {result.get('real', 10_000):,} real images (TF1 convention).", "",
              "| model | DiffAugment | loss | optimizer | steps | s/step | train min | CPU min | FID | FID time (s) |",
              "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(result["runs"].values(), key=lambda r: r["fid"]):
+        sd = spread.get(f"{r['model']} {r['augment']} {r['loss']} {r['optimizer']} seed{r['seed']}")
+        fid = f"{r['fid']:.2f}" + (f" ± {sd:.1f}" if sd is not None else "")
         lines.append(f"| {r['model']} | {r['augment']} | {r['loss']} | {r['optimizer']} | {r['steps']:,} | "
                      f"{r['seconds_per_step']:.3f} | {r['train_seconds'] / 60:.1f} | {r['cpu_minutes']:.1f} | "
-                     f"{r['fid']:.2f} | {r['fid_seconds']:.0f} |")
+                     f"{fid} | {r['fid_seconds']:.0f} |")
     return "\n".join(lines)
 
 
@@ -222,11 +256,22 @@ PUBLISHED = [
 ]
 
 
-def write_report(result: dict[str, Any], out: Path) -> None:
+def write_report(result: dict[str, Any], out: Path, work: Path) -> None:
     """``results/<out>.md``: protocol, table, effects of each lever, sample grids, published figures; for
-    docs/benchmarks.md (``report.py``)."""
+    docs/benchmarks.md (``report.py``). The FIDs' bootstrap spread is computed once per run from the cached
+    features and kept in ``results/<out>-spread.json``."""
     runs = result["runs"]
-    lines = ["## CIFAR-10 study (issue 18)", "", markdown(result), "",
+    spread_path = out.with_name(f"{out.stem}-spread.json")
+    spread = json.loads(spread_path.read_text()) if spread_path.exists() else {}
+    for label, r in runs.items():
+        if spread.get(label) is None:
+            spread[label] = fid_spread(work / label.replace(" ", "-"), r["samples"], r.get("real", 10_000),
+                                       work / "stats-cache")
+    spread_path.write_text(json.dumps(spread, indent=1) + "\n")
+    lines = ["## CIFAR-10 study (issue 18)", "", markdown(result, spread), "",
+             "± : the standard deviation of the FID over 8 bootstrap resamples of both sides' Inception features, "
+             "the FID's own sampling noise at 5,000 vs 10,000 images (training's seed-to-seed noise comes on top; "
+             "one seed per configuration).", "",
              f"Protocol: `{' '.join(['python', 'benchmarks/bench_cifar10.py', *result['command'][1:]])}` (resumable; "
              "the results file is the record). Data: the CIFAR-10 test set as 10,000 JPEGs (`data.name: folder`), "
              "scaled to [−1, 1]. Each model with its paper's settings: DCGAN-32 (Radford et al. 2016; Adam 2e-4, "
@@ -255,7 +300,7 @@ def write_report(result: dict[str, Any], out: Path) -> None:
         if diffs:
             others = [k for k in ("augment", "loss", "optimizer") if k != key]
             listed = "; ".join(f"{r['model']} {'/'.join(str(r[k]) for k in others)} {d:+.1f}" for r, d in diffs)
-            effect_lines.append(f"- {title}: FID change {listed} (one seed each).")
+            effect_lines.append(f"- {title}: FID change {listed} (one seed each; compare with the ± of the table).")
     if effect_lines:
         lines += ["Effect of each lever, run against its twin (negative is better):", "", *effect_lines, ""]
     folder = out.stem
