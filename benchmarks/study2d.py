@@ -41,7 +41,6 @@ import concurrent.futures as cf
 import json
 import math
 import multiprocessing
-import os
 import shutil
 import statistics
 import sys
@@ -55,7 +54,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 RESULTS = ROOT / "benchmarks" / "results"
 
-from bench_quality2d import N_MODES, load_average, preset  # noqa: E402
+from bench_quality2d import N_MODES, _init_worker, load_average, preset  # noqa: E402
 
 #: PacGAN (Lin et al. 2018), 2-D table, mean over 10 trials: rows quoted whole (modes, high quality, KL)
 PACGAN = {
@@ -173,14 +172,6 @@ def config(p: Point, steps: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- runs and the record
-def _init_worker() -> None:
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = "1"
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def train_point(cfg: dict[str, Any], out: str) -> dict[str, Any]:
     """Train one run; return its record (status, the evaluation curve, wall time); its folder is removed."""
     from saddlepoint.errors import DivergenceError
