@@ -173,7 +173,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
     cache = args.work / "stats-cache"
-    rows: dict[str, Any] = json.loads(out.read_text())["runs"] if out.exists() and not args.quick else {}
+    record = json.loads(out.read_text()) if out.exists() and not args.quick else {}
+    rows: dict[str, Any] = record.get("runs", {})
+    # every invocation that added runs, in order (a study spans several: one per model's own grid)
+    commands = record.get("commands", [record["command"]] if "command" in record else [])
     # Adam before consensus, hinge before NS: a study cut short (it spans sessions on a CPU) has its baselines first
     combos = [(model, augment, loss, optim, seed) for optim, loss, augment, model, seed in itertools.product(
         args.optimizers.split(","), args.losses.split(","), args.augment.split(","), args.models.split(","),
@@ -222,7 +225,7 @@ def main() -> None:
         result = {"date": time.strftime("%Y-%m-%d"), "machine": platform.machine(), "torch": torch.__version__,
                   "threads": args.threads, "device": args.device, "budget_cpu_minutes": args.budget,
                   "steps": args.steps, "samples": args.samples, "real": args.real, "batch": args.batch,
-                  "command": sys.argv,
+                  "commands": commands + ([sys.argv] if sys.argv not in commands else []),
                   "runs": rows}
         out.write_text(json.dumps(result, indent=1))  # after every run: an interrupted study loses nothing
     if out.exists():
@@ -261,6 +264,8 @@ def write_report(result: dict[str, Any], out: Path, work: Path) -> None:
     docs/benchmarks.md (``report.py``). The FIDs' bootstrap spread is computed once per run from the cached
     features and kept in ``results/<out>-spread.json``."""
     runs = result["runs"]
+    commands = " then ".join(f"`{' '.join(['python', 'benchmarks/bench_cifar10.py', *argv[1:]])}`"
+                             for argv in result.get("commands", [result.get("command", [])]))
     spread_path = out.with_name(f"{out.stem}-spread.json")
     spread = json.loads(spread_path.read_text()) if spread_path.exists() else {}
     for label, r in runs.items():
@@ -272,7 +277,7 @@ def write_report(result: dict[str, Any], out: Path, work: Path) -> None:
              "± : the standard deviation of the FID over 8 bootstrap resamples of both sides' Inception features, "
              "the FID's own sampling noise at 5,000 vs 10,000 images (training's seed-to-seed noise comes on top; "
              "one seed per configuration).", "",
-             f"Protocol: `{' '.join(['python', 'benchmarks/bench_cifar10.py', *result['command'][1:]])}` (resumable; "
+             f"Protocol: {commands} (resumable; "
              "the results file is the record). Data: the CIFAR-10 test set as 10,000 JPEGs (`data.name: folder`), "
              "scaled to [−1, 1]. Each model with its paper's settings: DCGAN-32 (Radford et al. 2016; Adam 2e-4, "
              "β 0.5/0.999, one D step per G step) and SNGAN's ResNet-32 (Miyato et al. 2018, Table 4 setting C: "
