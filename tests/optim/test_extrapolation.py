@@ -45,6 +45,36 @@ def test_extragradient_per_player_lr_and_first_evaluation_norms():
     assert opt.last_grad_norms == pytest.approx([float((A @ y0).norm()), float((A.T @ x0).norm())])
 
 
+@pytest.mark.parametrize("scheme", ["simultaneous", "alternating"])
+def test_extragradient_on_two_independent_samples(scheme):
+    """``independent_batches``: the extrapolation on sample a, the update on sample b (Gidel et al. 2019, Alg. 2
+    with independent ξ_t, ξ'_t): θ⁺ = θ − η F_b(θ − η F_a(θ)), F the game's field; one sample refuses a pair."""
+    A, U, V, x, y, closure_a = bilinear((1.0, 0.5), seed=3)
+    B = A + 0.3 * torch.eye(2, dtype=DT).flip(0)  # a second sample of the game's matrix
+
+    def closure_b():
+        f = x @ B @ y
+        return [f, -f]
+
+    x0, y0, lr = x.detach().clone(), y.detach().clone(), 0.2
+    opt = build("extragradient", [[x], [y]], base="sgd", lr=lr, scheme=scheme, independent_batches=True)
+    assert opt.wants_independent_batches
+    opt.step((closure_a, closure_b))
+    if scheme == "simultaneous":
+        xh, yh = x0 - lr * A @ y0, y0 + lr * A.T @ x0
+        x1, y1 = x0 - lr * B @ yh, y0 + lr * B.T @ xh
+    else:  # y (the discriminator's place, reverse order) first, then x against the new y
+        y1 = y0 + lr * B.T @ x0  # the field of y does not depend on y
+        x1 = x0 - lr * B @ y1
+    torch.testing.assert_close(x.detach(), x1, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(y.detach(), y1, rtol=1e-13, atol=1e-13)
+    assert opt.counts["grad"] == 4
+    with pytest.raises(TypeError, match="a closure"):
+        build("extragradient", [[x], [y]], base="sgd").step((closure_a, closure_b))
+    with pytest.raises(ConfigError, match="independent_batches"):
+        build("extragradient", [[x], [y]], independent_batches="yes")
+
+
 def test_alternating_schemes():
     # On xᵀAy a player's own gradient does not depend on its own parameters, so alternating
     # extragradient takes exactly the alternating-GDA path (at twice the gradient cost).

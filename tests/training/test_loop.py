@@ -132,11 +132,13 @@ def test_image_gan_with_batchnorm_and_dropout(optimizer, tmp_path):
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
 
 
+@pytest.mark.parametrize("name", ["hamiltonian", "extragradient"])
 @pytest.mark.parametrize("independent", [True, False])
-def test_hamiltonian_plays_on_two_independent_batches(independent, tmp_path):
-    """Stochastic Hamiltonian descent (Loizou et al. 2020, eq. 8): the trainer draws two batches (data and noise)
-    and the step is the one of the pair of closures on them; ``independent_batches: false`` draws one."""
-    cfg = build_config(ring_config(optim={"name": "hamiltonian", "lr": 0.01, "independent_batches": independent}))
+def test_two_independent_batches(name, independent, tmp_path):
+    """Stochastic Hamiltonian descent (Loizou et al. 2020, eq. 8) and extragradient's fresh sample for the update
+    (Gidel et al. 2019, Alg. 2): the trainer draws two batches (data and noise) and the step is the one of the pair
+    of closures on them; ``independent_batches: false`` draws one."""
+    cfg = build_config(ring_config(optim={"name": name, "lr": 0.01, "independent_batches": independent}))
     trainer, twin = trainer_in(cfg, tmp_path / "a"), trainer_in(cfg, tmp_path / "b")
     trainer.game_step()
     batches = [twin.batch() for _ in range(2 if independent else 1)]  # what the trainer drew, in its order
@@ -146,7 +148,7 @@ def test_hamiltonian_plays_on_two_independent_batches(independent, tmp_path):
     assert torch.equal(trainer.noise_gen.get_state(), twin.noise_gen.get_state())
     for a, b in zip([*trainer.G.parameters(), *trainer.D.parameters()], [*twin.G.parameters(), *twin.D.parameters()]):
         assert torch.equal(a, b)
-    assert trainer.opt.counts["closure"] == (2 if independent else 1)
+    assert trainer.opt.counts["closure"] == (2 if independent or name == "extragradient" else 1)
 
 
 def test_schedules_of_the_periodic_table():

@@ -213,11 +213,15 @@ class GameOptimizer(GradientSources):
         return self.scaler if self.scaler is not None and self.scaler.enabled else None
 
     # ------------------------------------------------------------------ public contract
-    def step(self, closure: Closure, players: Sequence[int] | None = None) -> list[float]:
+    def step(self, closure: Closure | tuple[Closure, Closure], players: Sequence[int] | None = None) -> list[float]:
         """Update the players (all, or the indices in ``players``) once; return the losses of the
-        first evaluation, as floats."""
+        first evaluation, as floats. A method that declares :attr:`wants_independent_batches` also takes a pair of
+        closures on two independent minibatches (the second one reached through :meth:`second_evaluation`)."""
         active = list(range(len(self.players))) if players is None else list(players)
+        closure, self._second_closure = self._closures(closure)
+        self._second_evaluator = None
         evaluate, tracked = self.evaluator(closure)
+        self._first_evaluator = evaluate
         scaler = self.active_scaler
 
         # loss scaling: everything a skipped step may have changed, to put it back
@@ -233,10 +237,15 @@ class GameOptimizer(GradientSources):
         except NonFiniteGradients:
             skipped = True
         finally:
-            self._evaluate, self._epochs = None, {}
+            self._evaluate, self._epochs, self._second_closure = None, {}, None
         if forward is not None or "forward" in self.counts:
             self.last_stats["zo_forward"] = float(self.counts.get("forward", 0) - (forward or 0))
         evaluate.finish()
+        second = self._second_evaluator
+        if second is not None and second.calls > 0:  # the randomness of both evaluations consumed
+            torch.set_rng_state(second.cpu_rng_after)
+            if second.cuda_rng_after is not None:
+                torch.cuda.set_rng_state_all(second.cuda_rng_after)
         self.last_step_skipped = skipped
         if skipped:
             assert undo is not None
@@ -274,6 +283,41 @@ class GameOptimizer(GradientSources):
             return losses
 
         return evaluate, tracked
+
+    def _closures(self, closure: Any) -> tuple[Closure, Closure | None]:
+        """``step``'s argument → the closure and, for a pair on two minibatches, the second one."""
+        if callable(closure):
+            return closure, None
+        if (isinstance(closure, (list, tuple)) and len(closure) == 2 and all(map(callable, closure))
+                and self.wants_independent_batches):
+            return closure[0], closure[1]
+        what = "a closure or a pair of closures on independent minibatches" if self.wants_independent_batches \
+            else "a closure"
+        raise TypeError(f"{type(self).__name__}: step takes {what}")
+
+    @property
+    def has_second_batch(self) -> bool:
+        """Whether this step was given a second closure, on an independent minibatch."""
+        return self._second_closure is not None
+
+    def second_evaluation(self) -> Closure:
+        """The callable that evaluates the step's second closure (independent minibatch), made on first use with
+        the step's replay guarantees. Its random stream starts where the first evaluation left it (so dropout
+        masks and penalty noise differ from the first's); after the step it is left where the second left it."""
+        if self._second_closure is None:
+            raise RuntimeError("second_evaluation: this step was given one closure")
+        if self._second_evaluator is None:
+            first = self._first_evaluator
+            if first.calls == 0:
+                raise RuntimeError("second_evaluation: evaluate the first closure first")
+            torch.set_rng_state(first.cpu_rng_after)
+            if first.cuda_rng_after is not None:
+                torch.cuda.set_rng_state_all(first.cuda_rng_after)
+            self._second_evaluator, self._second_tracked = self.evaluator(self._second_closure)
+        return self._second_tracked
+
+    _second_closure: Closure | None = None
+    _second_evaluator: StepEvaluator | None = None
 
     def _step(self, evaluate: Closure, active: list[int]) -> None:
         raise NotImplementedError

@@ -23,6 +23,7 @@ from typing import Any
 
 from torch import Tensor
 
+from .. import checks
 from ..errors import ConfigError
 from .base import OPTIMIZERS, Closure, GameOptimizer
 from .first_order import SchemeGame, check_scheme
@@ -39,6 +40,8 @@ class TransformGame(SchemeGame):
     """
 
     default_base = "adam"
+    #: a method's own game-level hyper-parameters with their defaults
+    extra_defaults: dict[str, Any] = {}
     defaults: dict[str, Any] = {
         **GameOptimizer.defaults,
         **RULES.get("adam").defaults,
@@ -47,6 +50,11 @@ class TransformGame(SchemeGame):
         "order": "reverse",
     }
     game_level = frozenset({"base", "scheme", "order"})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.defaults = {**TransformGame.defaults, **cls.extra_defaults}
+        cls.game_level = TransformGame.game_level | set(cls.extra_defaults)
 
     def __init__(self, players, *, buffers=(), **hyper_parameters: Any) -> None:
         self.transform = build_rule(hyper_parameters.get("base", self.default_base), look_ahead=False)
@@ -57,6 +65,7 @@ class TransformGame(SchemeGame):
             "base": self.default_base,
             "scheme": "simultaneous",
             "order": "reverse",
+            **self.extra_defaults,
         }
         super().__init__(players, buffers=buffers, **hyper_parameters)
         check_scheme(self.shared)
@@ -91,10 +100,28 @@ class Extragradient(TransformGame):
     moments absorb g(θ_t) at the extrapolation and g(θ_{t+½}) at the update, and the Adam step count
     (bias correction) grows by two per step; heavy-ball velocity likewise.
 
+    Samples (``independent_batches``, game-level, default false): false evaluates both gradients on one
+    minibatch (the closure replays its batch and noise; the "same-sample" extragradient of Mishchenko et al.
+    2020, "Revisiting stochastic extragradient", eq. 4). True takes a fresh minibatch for the update, as in Gidel
+    et al.'s Alg. 2 (independent ξ_t and ξ'_t) and their code: ``step((closure_a, closure_b))``, the
+    extrapolation on a and the update on b; in GAN training the trainer then draws two batches per step.
+
     Cost: 2 gradients per player per step; two closure calls (two per player when alternating). The
     losses returned and the gradient norms in ``last_grad_norms`` are those at θ_t (each player's first
     evaluation).
     """
+
+    extra_defaults = {"independent_batches": False}
+
+    def __init__(self, players, *, buffers=(), **hyper_parameters: Any) -> None:
+        super().__init__(players, buffers=buffers, **hyper_parameters)
+        self.shared["independent_batches"] = checks.boolean("optim.independent_batches",
+                                                            self.shared["independent_batches"])
+
+    @property
+    def wants_independent_batches(self) -> bool:  # type: ignore[override]
+        """Whether the trainer passes two closures on independent minibatches (``independent_batches``)."""
+        return bool(self.shared["independent_batches"])
 
     def _group_step(self, evaluate: Closure, group: list[int]) -> None:
         saved = {i: self.snapshot(i) for i in group}
@@ -104,7 +131,7 @@ class Extragradient(TransformGame):
         norms = {i: self.last_grad_norms[i] for i in group}
         for i in group:
             self.add_to_params(i, self._delta(i, grads[i]))
-        losses = evaluate()
+        losses = (self.second_evaluation() if self.has_second_batch else evaluate)()
         grads = {i: self.gradient(losses, i) for i in group}
         del losses
         for i in group:

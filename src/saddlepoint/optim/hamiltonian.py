@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from .. import checks
-from .base import OPTIMIZERS, Closure, StepEvaluator
+from .base import OPTIMIZERS, Closure
 from .rules import Gradient
 from .second_order import FieldMethod
 
@@ -46,7 +44,6 @@ class Hamiltonian(FieldMethod):
         super().__init__(players, **hyper_parameters)
         self.shared["independent_batches"] = checks.boolean("optim.independent_batches",
                                                             self.shared["independent_batches"])
-        self._second: Callable[[], Sequence[Tensor]] | None = None
 
     @property
     def wants_independent_batches(self) -> bool:  # type: ignore[override]
@@ -56,30 +53,13 @@ class Hamiltonian(FieldMethod):
     def adjusted_field(self, d, xi):
         return d.field_vjp(xi)
 
-    def step(self, closure: Any, players: Sequence[int] | None = None) -> list[float]:
-        if callable(closure):
-            return super().step(closure, players)
-        if not isinstance(closure, (list, tuple)) or len(closure) != 2 or not all(map(callable, closure)):
-            raise TypeError("hamiltonian: step takes a closure or a pair of closures on independent minibatches")
-        self._second, self._second_evaluator = closure[1], None
-        try:
-            losses = super().step(closure[0], players)
-        finally:
-            self._second = None
-        second = self._second_evaluator
-        if second is not None and hasattr(second, "cpu_rng_after"):  # randomness of both evaluations consumed
-            torch.set_rng_state(second.cpu_rng_after)
-            if second.cuda_rng_after is not None:
-                torch.cuda.set_rng_state_all(second.cuda_rng_after)
-        return losses
-
     def _step(self, evaluate: Closure, active: list[int]) -> None:
-        if self._second is None:
+        if not self.has_second_batch:
             super()._step(evaluate, active)
             return
         n = len(self.players)
         losses_a = self.first_evaluation(evaluate)
-        self._second_evaluator, evaluate_b = self.evaluator(self._second)
+        evaluate_b = self.second_evaluation()
         losses_b = list(evaluate_b())
         if self.buffers and self.shared["hvp"] == "fd":  # the buffers keep the update of both evaluations
             self._buffers_after_first = [b.detach().clone() for b in self.buffers]
@@ -96,5 +76,3 @@ class Hamiltonian(FieldMethod):
             if self.rule_needs_hessian_diagonal:
                 field = Gradient(field, hessian_diagonal=self.hessian_diagonal(d_a, i))
             self.add_to_params(i, self.transform.update(field, self.players[i], self.player_state(i), self.hp[i]))
-
-    _second_evaluator: StepEvaluator | None = None
