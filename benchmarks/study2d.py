@@ -22,6 +22,11 @@ Protocol, fixed before any run (``bench_quality2d.py`` is protocol v1, kept for 
    initial weights and data stream); "within noise" when p ≥ 0.05. Beside them: the perfect sampler's floor
    (2,500 points drawn from the data itself, 200 draws, through the same metric) and PacGAN's published rows,
    quoted whole.
+6. **Amendment (2026-12-04, after the ring's WGAN-GP rows).** Under the preset's optimizer (consensus, chosen
+   for the NS loss) WGAN-GP scored the floor at all 13 lrs (1e-5..1e-2): its critic stays flat (D's loss ≈ the
+   GP weight 10), while under alternating Adam the same loss covers the modes. A loss compared only under an
+   optimizer tuned for another loss is confounded, so every loss is also run under alternating Adam
+   (``<loss>+adam``; the NS row there is ``adam``), by points 1–5. The rows under the preset's optimizer stay.
 
 Finished runs are appended to ``benchmarks/results/study2d-runs.jsonl`` (the record across sessions: a run there
 is never redone), so the study can be run in pieces:
@@ -75,6 +80,7 @@ class Method:
     section: dict[str, Any]
     centre: float  # the lr grid's centre: the method's usual GAN step size
     adam_based: bool  # β1 ∈ {0, 0.5} is searched
+    optim: str | None = None  # a loss row's optimizer (None: the preset's)
 
 
 def _adam(name: str, centre: float = 1e-3, **extra: Any) -> Method:
@@ -104,11 +110,16 @@ LOSSES: dict[str, Method] = {
     "wgan-gp": Method("loss", {"name": "wgan", "penalty": ["gp"], "gp_weight": 10.0}, 1e-3, True),
     "hinge": Method("loss", {"name": "hinge", "penalty": []}, 1e-3, True),
     "lsgan": Method("loss", {"name": "lsgan", "penalty": []}, 1e-3, True),
+    # amendment (2026-12-04, point 6): the losses again under alternating Adam, whose NS row is ``adam``
+    "wgan-gp+adam": Method("loss", {"name": "wgan", "penalty": ["gp"], "gp_weight": 10.0}, 1e-3, True, "adam"),
+    "hinge+adam": Method("loss", {"name": "hinge", "penalty": []}, 1e-3, True, "adam"),
+    "lsgan+adam": Method("loss", {"name": "lsgan", "penalty": []}, 1e-3, True, "adam"),
 }
 VIEWS = ("steps", "compute")
 #: the order the study runs them in: cheap methods first, so that a study cut short has the most rows
 RUN_ORDER = ("sgd", "momentum", "nesterov", "adam", "rmsprop", "optimistic", "lookahead", "past-extragradient",
-             "extragradient", "consensus", "wgan-gp", "hinge", "lsgan", "sga", "lead", "follow-ridge", "acgd")
+             "extragradient", "consensus", "wgan-gp", "hinge", "lsgan", "wgan-gp+adam", "hinge+adam", "lsgan+adam",
+             "sga", "lead", "follow-ridge", "acgd")
 SELECT_SEEDS = (100, 101)
 EVAL_SEEDS = (0, 1, 2, 3, 4)
 HALF = 3  # 2·HALF + 1 lr values per decade-third grid
@@ -159,7 +170,8 @@ def config(p: Point, steps: int) -> dict[str, Any]:
         cfg["optim"] = {**m.section, "lr": p.lr(m.centre)}
         cfg["loss"] = {"name": "ns"}
     else:
-        cfg["optim"] = {**base["optim"], "lr": p.lr(m.centre)}
+        optim = base["optim"] if m.optim is None else {"name": m.optim}
+        cfg["optim"] = {**optim, "lr": p.lr(m.centre)}
         cfg["loss"] = dict(m.section)
     if p.beta1 is not None:
         cfg["optim"].update({"beta1": p.beta1, "beta2": 0.999})
@@ -364,7 +376,8 @@ def main() -> int:
     ap.add_argument("--datasets", default="ring")
     ap.add_argument("--archs", default="preset")
     ap.add_argument("--methods", default=",".join(RUN_ORDER),
-                    help="optimizers (loss ns) and losses (the preset's optimizer; ns is the consensus row)")
+                    help="optimizers (loss ns) and losses (the preset's optimizer, or alternating Adam for "
+                         "<loss>+adam; ns is the consensus row, or the adam row)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--work", default=str(ROOT / "runs" / "study2d"))
     ap.add_argument("--out", type=Path, default=RESULTS, help="the results folder (record, json, md)")

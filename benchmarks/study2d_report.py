@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_quality2d import mean_se
+from bench_quality2d import mean_se, preset
 from study2d import (
     ALPHA,
     ARCHS,
@@ -85,7 +85,8 @@ def summarise(record: dict[str, Any], dataset: str, arch: str) -> dict[str, Any]
             scores = [at_view(e, view, b, s, k_modes) for e in evals]
             m = method_of(name)
             rows[name] = {
-                "kind": m.kind, "lr": Point(dataset, arch, name, k, beta, 0).lr(m.centre), "k": k, "beta1": beta,
+                "kind": m.kind, "optimizer": m.optim or preset(dataset)["optim"]["name"],
+                "lr": Point(dataset, arch, name, k, beta, 0).lr(m.centre), "k": k, "beta1": beta,
                 "edge": k in (min(complete), max(complete)), "grid": [min(complete), max(complete)],
                 "selection_q": q_sel, "per_seed_q": [x["q"] for x in scores],
                 **{key: dict(zip(("mean", "se"), mean_se([x[key] for x in scores])))
@@ -120,7 +121,9 @@ def verdict(row: dict[str, Any], best: str, name: str) -> str:
     if name == best:
         return "**best**"
     p = row["p_vs_best"]
-    return f"within noise (p {p:.2f})" if p >= ALPHA else f"worse (p {p:.3f})"
+    if p >= ALPHA:
+        return f"within noise (p {p:.2f})"
+    return "worse (p < 0.001)" if p < 0.001 else f"worse (p {p:.3f})"
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -129,7 +132,10 @@ def markdown(result: dict[str, Any]) -> str:
              "`benchmarks/results/study2d-runs.jsonl`; the protocol is in the script's docstring: lr from a "
              "7-value log grid over 2 decades (× β1 ∈ {0, 0.5} for Adam-based rules) chosen per view on the "
              "held-out seeds 100 and 101 by the mean of q = modes/K + hq − KL, widened at an edge; seeds 0–4 at "
-             "the chosen point, mean ± standard error; p: two-sided paired t-test on q against the view's best.",
+             "the chosen point, mean ± standard error; p: two-sided paired t-test on q against the view's best. "
+             "A loss row names its optimizer: the preset's (consensus on the ring and grid), or alternating Adam "
+             "(protocol point 6, an amendment made after WGAN-GP scored the floor at every lr under consensus; "
+             "the NS loss's rows are the consensus and adam rows).",
              ""]
     lines += plan_markdown(result.get("plan"), result.get("runs_done", {}))
     for label, res in result["pieces"].items():
@@ -149,7 +155,7 @@ def markdown(result: dict[str, Any]) -> str:
                       "diverged | wall s/run |", "|---|---|---|---|---|---|---|---|---|---|"]
             for name, r in sorted(v["rows"].items(), key=lambda kv: -kv[1]["q"]["mean"]):
                 lr = f"{r['lr']:g}" + (" (edge)" if r["edge"] else "")
-                label_ = name if r["kind"] == "optim" else f"{name} (loss)"
+                label_ = name if r["kind"] == "optim" else f"{name.split('+')[0]} (loss, {r['optimizer']})"
                 lines.append(
                     f"| {label_} | {lr} | {'–' if r['beta1'] is None else r['beta1']:} | "
                     f"{r['modes']['mean']:.2f} ± {r['modes']['se']:.2f} | "
