@@ -70,3 +70,24 @@ def test_needs_and_costs():
     for _ in range(2):
         exact.step(lambda: [(x * y).sum(), -(x * y).sum()])
     assert exact.counts["hvp"] == 2  # step 1 has no move yet; step 2: one mixed product per player
+
+
+def test_adaptive_base_receives_gradient_plus_alpha_coupling():
+    """With ``base: adam`` the coupling enters unscaled by 1/η, as in the authors' GAN code (Adam fed g + α·c,
+    α 0.6): on f = xy, c_x = Δy and c_y = −Δx, so a hand-written Adam on g + α c must give the same iterates."""
+    eta, alpha, b1, b2, eps = 1e-2, 0.6, 0.5, 0.9, 1e-8
+    x = torch.tensor([1.0], dtype=DT, requires_grad=True)
+    y = torch.tensor([0.5], dtype=DT, requires_grad=True)
+    opt = build("lead", [[x], [y]], base="adam", lr=eta, coupling_alpha=alpha, beta1=b1, beta2=b2, eps=eps)
+    s = np.array([1.0, 0.5])  # (x, y)
+    prev, m, v = None, np.zeros(2), np.zeros(2)
+    for t in range(1, 41):
+        opt.step(lambda: [(x * y).sum(), -(x * y).sum()])
+        g = np.array([s[1], -s[0]])  # ∇_x(xy), ∇_y(−xy)
+        if prev is not None:
+            move = s - prev
+            g = g + alpha * np.array([move[1], -move[0]])
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        prev, s = s, s - eta / (1 - b1**t) * m / (np.sqrt(v / (1 - b2**t)) + eps)
+        assert np.allclose([x.item(), y.item()], s, rtol=1e-12, atol=1e-14)

@@ -25,8 +25,11 @@ class LEAD(FieldMethod):
 
     i.e. the base rule (heavy ball, ``base: momentum``, ``momentum`` β) applied to g_i + (α/η) c_i; with f = f(x, y)
     zero-sum (x minimises, y maximises) it is the paper's x ← x + βΔx − η∇_x f − α∇²_{xy}f Δy,
-    y ← y + βΔy + η∇_y f + α∇²_{yx}f Δx. With ``base: adam`` (the authors' GAN runs) Adam receives g_i + (α/η)c_i: their
-    code's α is α/η here. The first step has Δ = 0 (plain gradient step).
+    y ← y + βΔy + η∇_y f + α∇²_{yx}f Δx. The 1/η is there only for bases linear in the gradient (sgd, momentum,
+    nesterov: ``UpdateRule.linear_in_gradient``), whose step −η(g + (α/η)c) is the paper's. An adaptive base (adam,
+    rmsprop, signsgd) normalises its input, so it receives g_i + α c_i, as in the authors' GAN code (Adam fed the
+    gradient plus 0.6 × the coupling product, github.com/ReyhaneAskari/Least_action_dynamics_minmax, ``LSD_Adam``);
+    dividing by η there would weight the coupling 1/η times theirs. The first step has Δ = 0 (plain gradient step).
 
     ``coupling``:
 
@@ -92,8 +95,9 @@ class LEAD(FieldMethod):
                 past = state.get("past_grad")
                 coupling[i] = None if past is None else [g - p for g, p in zip(grads[i], past, strict=True)]
                 state["past_grad"] = [g.detach().clone() for g in grads[i]]
+        per_lr = self.transform.linear_in_gradient
         for i in active:
-            weight = self.hp[i]["coupling_alpha"] / self.hp[i]["lr"]
+            weight = self.hp[i]["coupling_alpha"] / (self.hp[i]["lr"] if per_lr else 1.0)
             c = coupling[i]
             field = list(grads[i]) if c is None else [g + weight * x for g, x in zip(grads[i], c, strict=True)]
             state = self.player_state(i)

@@ -56,6 +56,10 @@ class UpdateRule:
     #: whether the rule needs Hutchinson's diagonal of the player's Hessian with each gradient (:class:`Gradient`);
     #: methods that take gradients with ``GameOptimizer.gradient`` provide it (and then differentiate twice)
     needs_hessian_diagonal: bool = False
+    #: whether Δθ is −η times a linear map of the gradient (SGD, heavy ball, Nesterov): a term w·c added to the
+    #: gradient then moves θ by −ηw·c. Adaptive rules (Adam, RMSprop, signSGD) normalise their input instead,
+    #: so a method that adds a term of its own (LEAD's coupling) must not scale it by 1/η for them
+    linear_in_gradient: bool = False
 
     def update(self, grads: list[Tensor], params: list[Tensor], state: dict, hp: dict) -> list[Tensor]:
         raise NotImplementedError
@@ -96,6 +100,7 @@ class SGD(UpdateRule):
     """Gradient descent: θ ← θ − η g."""
 
     defaults = {"lr": 1e-2}
+    linear_in_gradient = True
 
     def update(self, grads, params, state, hp):
         return [g * -hp["lr"] for g in grads]
@@ -107,6 +112,7 @@ class HeavyBall(UpdateRule):
     v ← β v − η g,  θ ← θ + v  (i.e. θ_{t+1} = θ_t − η g_t + β (θ_t − θ_{t−1}))."""
 
     defaults = {"lr": 1e-2, "momentum": 0.9}
+    linear_in_gradient = True
 
     def update(self, grads, params, state, hp):
         v = state.get("v")
