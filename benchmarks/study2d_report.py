@@ -135,7 +135,10 @@ def markdown(result: dict[str, Any]) -> str:
              "the chosen point, mean ± standard error; p: two-sided paired t-test on q against the view's best. "
              "A loss row names its optimizer: the preset's (consensus on the ring and grid), or alternating Adam "
              "(protocol point 6, an amendment made after WGAN-GP scored the floor at every lr under consensus; "
-             "the NS loss's rows are the consensus and adam rows).",
+             "the NS loss's rows are the consensus and adam rows). LEAD's rows are a re-run: its first 37 runs fed "
+             "Adam the coupling divided by the lr, 1/η times the authors' code's weight; that scale was fixed "
+             "(an adaptive base gets g + α·c, α 0.6) and those runs kept apart in "
+             "`benchmarks/results/study2d-runs-lead-alpha-over-lr.jsonl`.",
              ""]
     lines += plan_markdown(result.get("plan"), result.get("runs_done", {}))
     for label, res in result["pieces"].items():
