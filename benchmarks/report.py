@@ -228,12 +228,15 @@ def section_metrics(r: dict[str, Any] | None, goals: list[list[Any]]) -> str:
     return "\n".join(out)
 
 
-def section_include(title: str, name: str, how: str) -> str:
+def included(name: str, how: str) -> str:
+    """A script's markdown section (``results/<name>.md``), its own headings moved one level down."""
     path = RESULTS / f"{name}.md"
     body = path.read_text().strip() if path.exists() else f"Not measured yet: `{how}`."
-    # the included section's own headings move one level down
-    body = "\n".join(("#" + line) if line.startswith("#") else line for line in body.splitlines())
-    return f"## {title}\n\n{body}\n"
+    return "\n".join(("#" + line) if line.startswith("#") else line for line in body.splitlines()) + "\n"
+
+
+def section_include(title: str, name: str, how: str) -> str:
+    return f"## {title}\n\n{included(name, how)}"
 
 
 def section_distributed(r: dict[str, Any] | None) -> str:
@@ -265,7 +268,8 @@ def main() -> None:
         section_include("9. The default job", "default-search", "python benchmarks/search_default.py"),
         section_include("10. CIFAR-10", "cifar10", "python benchmarks/bench_cifar10.py --budget 10"),
         section_include("11. Study protocol v2 on the 2-D mixtures", "study2d",
-                        "python benchmarks/study2d.py --datasets ring --archs preset"),
+                        "python benchmarks/study2d.py --datasets ring --archs preset")
+        + "\n" + included("study2d-transfer", "python benchmarks/study2d_transfer.py"),
         section_include("Measurements moved out of docstrings (issue 14)", "docstring-figures",
                         "benchmarks/results/docstring-figures.md"),
     ]
