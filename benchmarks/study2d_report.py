@@ -58,6 +58,11 @@ def paired_p(a: list[float], b: list[float]) -> float:
     return float(stats.ttest_rel(a, b).pvalue)
 
 
+def seed_stats(scores: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and standard error over the seeds of each score (modes, hq, KL, q)."""
+    return {key: dict(zip(("mean", "se"), mean_se([x[key] for x in scores]))) for key in ("modes", "hq", "kl", "q")}
+
+
 def summarise(record: dict[str, Any], dataset: str, arch: str) -> dict[str, Any] | None:
     """Selection, per-view results, paired tests and curves of one dataset × architecture, from the record."""
     runs = [r for r in record.values() if r["dataset"] == dataset and r["arch"] == arch]
@@ -89,8 +94,7 @@ def summarise(record: dict[str, Any], dataset: str, arch: str) -> dict[str, Any]
                 "lr": Point(dataset, arch, name, k, beta, 0).lr(m.centre), "k": k, "beta1": beta,
                 "edge": k in (min(complete), max(complete)), "grid": [min(complete), max(complete)],
                 "selection_q": q_sel, "per_seed_q": [x["q"] for x in scores],
-                **{key: dict(zip(("mean", "se"), mean_se([x[key] for x in scores])))
-                   for key in ("modes", "hq", "kl", "q")},
+                **seed_stats(scores),
                 "wall_time_median": statistics.median(e["wall_time"] or 0.0 for e in evals),
                 "diverged": sum(e["status"] != "completed" for e in evals),
             }

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_quality2d import load_average, mean_se
+from bench_quality2d import load_average
 from study2d import (
     EVAL_SEEDS,
     N_MODES,
@@ -36,7 +36,7 @@ from study2d import (
     load_record,
     run_points,
 )
-from study2d_report import paired_p, summarise, verdict
+from study2d_report import paired_p, seed_stats, summarise, verdict
 
 ARCH = "pacgan"
 
@@ -70,9 +70,7 @@ def score(dataset: str, names: list[str], picks: dict[str, Any], study: dict[str
                                    "diverged": sum(r["status"] != "completed" for r in runs[ARCH])}
             for arch, evals in runs.items():
                 scores = [at_view(e, view, b, s, k_modes) for e in evals]
-                row[arch] = {key: dict(zip(("mean", "se"), mean_se([x[key] for x in scores])))
-                             for key in ("modes", "hq", "kl", "q")}
-                row[arch]["per_seed_q"] = [x["q"] for x in scores]
+                row[arch] = {**seed_stats(scores), "per_seed_q": [x["q"] for x in scores]}
             rows[name] = row
         if rows:
             best = max(rows, key=lambda n: rows[n][ARCH]["q"]["mean"])
